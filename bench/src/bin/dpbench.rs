@@ -1,0 +1,2 @@
+//! dpbench
+fn main() {}

@@ -1,0 +1,2 @@
+//! dataplane
+fn main() {}

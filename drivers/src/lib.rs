@@ -1,0 +1,1 @@
+//! In-memory links between stack instances.

@@ -1,0 +1,16 @@
+//! `stack`: the dataplane's protocol stack as a sans-I/O library.
+//!
+//! No threads, no system calls, no clock and no random source of its own: the caller
+//! passes `now`, randomness and frames in, and drains frames to transmit out. Many
+//! instances live in one process without sharing state.
+//!
+//! Modules:
+//! - [`time`]: the injected clock's types.
+//! - [`wire`]: typed zero-copy header views and emitters.
+
+pub mod addr;
+pub mod time;
+pub mod wire;
+
+pub use addr::{IpCidr, IpPrefix, Ipv4Cidr, Ipv4Prefix, Ipv6Cidr, Ipv6Prefix};
+pub use time::{Duration, Instant};
