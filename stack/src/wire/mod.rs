@@ -9,7 +9,16 @@
 //! Errors are a small `Copy` enum: a malformed frame costs a counter increment, never an
 //! allocation.
 
+pub mod arp;
 pub mod checksum;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod icmpv6;
+pub mod ipv4;
+pub mod ipv6;
+pub mod ndp;
+pub mod tcp;
+pub mod udp;
 
 use core::fmt;
 
