@@ -9,6 +9,7 @@
 //! - [`wire`]: typed zero-copy header views and emitters.
 
 pub mod addr;
+pub mod mem;
 pub mod route;
 pub mod time;
 pub mod wire;
