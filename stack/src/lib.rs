@@ -9,7 +9,11 @@
 //! - [`wire`]: typed zero-copy header views and emitters.
 
 pub mod addr;
+pub mod counters;
+pub mod iface;
 pub mod mem;
+pub mod neighbor;
+pub mod ratelimit;
 pub mod route;
 pub mod time;
 pub mod wire;
