@@ -103,6 +103,8 @@ drop_reasons! {
     IcmpUnhandled => "icmp_unhandled",
     /// Neighbor Discovery message failing RFC 4861 validation (hop limit 255, code 0...).
     NdpInvalid => "ndp_invalid",
+    /// A neighbor solicitation for an address that is not ours.
+    NdpNotForUs => "ndp_not_for_us",
     /// A router advertisement or solicitation the stack ignores.
     NdpRouterIgnored => "ndp_router_ignored",
     /// UDP cut off or with a bad checksum.

@@ -15,8 +15,13 @@ pub mod mem;
 pub mod neighbor;
 pub mod ratelimit;
 pub mod route;
+pub mod stack;
 pub mod time;
 pub mod wire;
 
 pub use addr::{IpCidr, IpPrefix, Ipv4Cidr, Ipv4Prefix, Ipv6Cidr, Ipv6Prefix};
+pub use counters::{DropReason, PortCounters};
+pub use iface::{InterfaceConfig, PortId};
+pub use mem::{Frame, FramePool, PoolConfig};
+pub use stack::{EchoRequest, Event, RouteTarget, Stack, StackConfig};
 pub use time::{Duration, Instant};

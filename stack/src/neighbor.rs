@@ -179,8 +179,8 @@ pub enum Solicit {
 /// The result of asking the cache where to send a packet.
 #[derive(Debug)]
 pub enum Resolve {
-    /// Send now to this MAC (and perhaps also solicit, when a probe is due).
-    Ready(EthernetAddress, Solicit),
+    /// Send the frame now to this MAC (and perhaps also solicit, when a probe is due).
+    Ready(Frame, EthernetAddress, Solicit),
     /// The packet was queued; send the solicitation if any.
     Queued(Solicit),
     /// Not sent: the frame is handed back with the reason.
@@ -395,7 +395,7 @@ impl NeighborCache {
         };
         match n.state {
             NeighborState::Reachable | NeighborState::Static | NeighborState::Delay | NeighborState::Probe => {
-                (Resolve::Ready(n.mac, Solicit::None), Some(h))
+                (Resolve::Ready(frame, n.mac, Solicit::None), Some(h))
             }
             NeighborState::Stale => {
                 // RFC 4861 §7.3.3: first use of a STALE entry moves it to DELAY.
@@ -403,7 +403,7 @@ impl NeighborCache {
                 n.deadline = now + delay;
                 let (mac, at) = (n.mac, n.deadline);
                 self.arm(at);
-                (Resolve::Ready(mac, Solicit::None), Some(h))
+                (Resolve::Ready(frame, mac, Solicit::None), Some(h))
             }
             NeighborState::Incomplete => {
                 if (n.pending_len as usize) < limit {
@@ -614,7 +614,7 @@ mod tests {
         assert_eq!(c.update(t(10), P, ip(1), MAC, Update::Solicited, &mut released), Some(MAC));
         assert_eq!(released.len(), 3);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Reachable));
-        assert!(matches!(c.resolve(t(11), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Ready(MAC, Solicit::None)));
+        assert!(matches!(c.resolve(t(11), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Ready(_, MAC, Solicit::None)));
     }
 
     #[test]
@@ -654,7 +654,7 @@ mod tests {
         c.poll(t(46_000), &mut sol, &mut failed);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Stale));
         // Use moves it to DELAY and still sends.
-        assert!(matches!(c.resolve(t(47_000), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Ready(MAC, _)));
+        assert!(matches!(c.resolve(t(47_000), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Ready(_, MAC, _)));
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Delay));
         c.poll(t(52_000), &mut sol, &mut failed);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Probe));
@@ -736,7 +736,7 @@ mod tests {
         c.delete(P, ip(1));
         c.update(t(0), P, ip(1), MAC, Update::Learned, &mut v);
         let (r, h2) = c.resolve(t(1), P, ip(1), h, pool.alloc().unwrap());
-        assert!(matches!(r, Resolve::Ready(MAC, _)));
+        assert!(matches!(r, Resolve::Ready(_, MAC, _)));
         assert_ne!(h, h2);
     }
 }
