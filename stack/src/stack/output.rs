@@ -68,9 +68,11 @@ impl Stack {
                     ResolveDrop::Failed => DropReason::NeighborFailed,
                     ResolveDrop::TableFull => DropReason::NeighborTableFull,
                 };
-                self.count_drop(port, reason);
                 if why == ResolveDrop::Failed {
+                    // Counted there, on the egress port.
                     self.resolution_failed(now, frame);
+                } else {
+                    self.count_drop(port, reason);
                 }
             }
         }
@@ -194,6 +196,9 @@ impl Stack {
     /// A packet whose next hop could not be resolved: ICMP address unreachable to its
     /// source (RFC 1812 §5.2.7.1, RFC 4861 §7.2.2), then dropped.
     pub(super) fn resolution_failed(&mut self, now: Instant, frame: Frame) {
+        let src_mac = frame.data().get(6..12).map(EthernetAddress::from_bytes);
+        let egress = self.ports.iter().position(|p| Some(p.config.mac) == src_mac).unwrap_or(0);
+        self.count_drop(PortId(egress as u16), DropReason::NeighborFailed);
         if frame.len() < ETH_LEN + 20 {
             return;
         }
