@@ -472,7 +472,7 @@ impl<K: Key> Table<K> {
             return;
         }
         // Stable sort, then keep the last value of each prefix, as repeated inserts would.
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|a| a.0);
         let mut w = 0;
         for r in 0..v.len() {
             if w > 0 && v[w - 1].0 == v[r].0 {
