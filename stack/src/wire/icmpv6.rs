@@ -2,7 +2,7 @@
 //! [`crate::wire::ndp`].
 //!
 //! [`Icmpv6Packet`] is a view over an ICMPv6 message (the upper-layer payload of an IPv6
-//! packet): once [`Icmpv6Packet::new_checked`] has returned `Ok`, **no getter can panic**,
+//! packet), including the fixed fields of the Neighbor Discovery messages: once [`Icmpv6Packet::new_checked`] has returned `Ok`, **no getter can panic**,
 //! whatever the bytes. The check makes sure the fields of the message's own type are
 //! present; a getter for a field of another type reads as zero where the buffer is too
 //! short for it, instead of panicking.
@@ -119,7 +119,7 @@ enum_with_unknown! {
     }
 }
 
-pub(super) mod field {
+mod field {
     use core::ops::Range;
 
     pub const TYPE: usize = 0;
@@ -132,6 +132,18 @@ pub(super) mod field {
     pub const MTU: Range<usize> = 4..8;
     pub const POINTER: Range<usize> = 4..8;
     pub const PAYLOAD_START: usize = 8;
+
+    // Router Advertisement (RFC 4861 §4.2).
+    pub const CUR_HOP_LIMIT: usize = 4;
+    pub const ROUTER_FLAGS: usize = 5;
+    pub const ROUTER_LIFETIME: Range<usize> = 6..8;
+    pub const REACHABLE_TIME: Range<usize> = 8..12;
+    pub const RETRANS_TIME: Range<usize> = 12..16;
+    // Neighbor Solicitation and Advertisement, Redirect (RFC 4861 §4.3-§4.5).
+    pub const NEIGHBOR_FLAGS: usize = 4;
+    pub const RESERVED: Range<usize> = 4..8;
+    pub const TARGET_ADDR: Range<usize> = 8..24;
+    pub const DEST_ADDR: Range<usize> = 24..40;
 }
 
 /// The most bytes of the invoking packet an error quotes, so that the error fits the
@@ -189,7 +201,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     /// `N` bytes at `at`, or zeros where the buffer is too short (a field of another
     /// message type): this keeps every getter free of panics.
     #[inline]
-    pub(super) fn read<const N: usize>(&self, at: usize) -> [u8; N] {
+    fn read<const N: usize>(&self, at: usize) -> [u8; N] {
         let mut out = [0u8; N];
         if let Some(b) = self.buffer.as_ref().get(at..at + N) {
             out.copy_from_slice(b);
@@ -265,19 +277,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv6Packet<&'a T> {
             .get(field::PAYLOAD_START..)
             .unwrap_or(&[])
     }
-
-    /// The whole buffer, with the lifetime of the borrowed data.
-    pub(super) fn bytes_ref(&self) -> &'a [u8] {
-        self.buffer.as_ref()
-    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
-    /// The whole buffer, mutable.
-    pub(super) fn bytes_mut(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
-    }
-
     /// Sets the message type.
     #[inline]
     pub fn set_msg_type(&mut self, kind: Icmpv6Message) {
@@ -339,6 +341,186 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
         self.set_checksum(0);
         let sum = !self.checksum_sum(src, dst);
         self.set_checksum(sum);
+    }
+}
+
+/// Managed address configuration flag of a Router Advertisement.
+const RA_FLAG_MANAGED: u8 = 0x80;
+/// Other configuration flag of a Router Advertisement.
+const RA_FLAG_OTHER: u8 = 0x40;
+/// Router flag of a Neighbor Advertisement.
+const NA_FLAG_ROUTER: u8 = 0x80;
+/// Solicited flag of a Neighbor Advertisement.
+const NA_FLAG_SOLICITED: u8 = 0x40;
+/// Override flag of a Neighbor Advertisement.
+const NA_FLAG_OVERRIDE: u8 = 0x20;
+
+/// Where the options start in a message of type `kind`, if it is a Neighbor Discovery
+/// type: right after its fixed part (RFC 4861 §4.1-§4.5).
+fn options_offset(kind: Icmpv6Message) -> Option<usize> {
+    kind.is_ndisc().then(|| kind.min_len())
+}
+
+/// Getters and setters for the Neighbor Discovery fields of an ICMPv6 message.
+impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
+    /// Cur Hop Limit of a Router Advertisement (0: unspecified).
+    #[inline]
+    pub fn current_hop_limit(&self) -> u8 {
+        self.read::<1>(field::CUR_HOP_LIMIT)[0]
+    }
+
+    /// The M (managed address configuration) flag of a Router Advertisement.
+    #[inline]
+    pub fn managed_flag(&self) -> bool {
+        self.read::<1>(field::ROUTER_FLAGS)[0] & RA_FLAG_MANAGED != 0
+    }
+
+    /// The O (other configuration) flag of a Router Advertisement.
+    #[inline]
+    pub fn other_flag(&self) -> bool {
+        self.read::<1>(field::ROUTER_FLAGS)[0] & RA_FLAG_OTHER != 0
+    }
+
+    /// Router Lifetime of a Router Advertisement, in seconds (0: not a default router).
+    #[inline]
+    pub fn router_lifetime(&self) -> u16 {
+        u16::from_be_bytes(self.read(field::ROUTER_LIFETIME.start))
+    }
+
+    /// Reachable Time of a Router Advertisement, in milliseconds (0: unspecified).
+    #[inline]
+    pub fn reachable_time(&self) -> u32 {
+        u32::from_be_bytes(self.read(field::REACHABLE_TIME.start))
+    }
+
+    /// Retrans Timer of a Router Advertisement, in milliseconds (0: unspecified).
+    #[inline]
+    pub fn retrans_time(&self) -> u32 {
+        u32::from_be_bytes(self.read(field::RETRANS_TIME.start))
+    }
+
+    /// Target Address of a Neighbor Solicitation, Neighbor Advertisement or Redirect.
+    #[inline]
+    pub fn target_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.read::<16>(field::TARGET_ADDR.start))
+    }
+
+    /// The R (router) flag of a Neighbor Advertisement.
+    #[inline]
+    pub fn router_flag(&self) -> bool {
+        self.read::<1>(field::NEIGHBOR_FLAGS)[0] & NA_FLAG_ROUTER != 0
+    }
+
+    /// The S (solicited) flag of a Neighbor Advertisement.
+    #[inline]
+    pub fn solicited_flag(&self) -> bool {
+        self.read::<1>(field::NEIGHBOR_FLAGS)[0] & NA_FLAG_SOLICITED != 0
+    }
+
+    /// The O (override) flag of a Neighbor Advertisement.
+    #[inline]
+    pub fn override_flag(&self) -> bool {
+        self.read::<1>(field::NEIGHBOR_FLAGS)[0] & NA_FLAG_OVERRIDE != 0
+    }
+
+    /// Destination Address of a Redirect.
+    #[inline]
+    pub fn dest_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.read::<16>(field::DEST_ADDR.start))
+    }
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv6Packet<&'a T> {
+    /// The options of a Neighbor Discovery message (empty for other types, or when the
+    /// buffer is shorter than the fixed part).
+    #[inline]
+    pub fn ndisc_options(&self) -> &'a [u8] {
+        let at = options_offset(self.msg_type()).unwrap_or(usize::MAX);
+        self.buffer.as_ref().get(at..).unwrap_or(&[])
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+    /// Sets Cur Hop Limit of a Router Advertisement.
+    #[inline]
+    pub fn set_current_hop_limit(&mut self, hop_limit: u8) {
+        self.buffer.as_mut()[field::CUR_HOP_LIMIT] = hop_limit;
+    }
+
+    /// Sets the flags byte of a Router Advertisement: M and O, the reserved bits zero.
+    #[inline]
+    pub fn set_router_flags(&mut self, managed: bool, other: bool) {
+        let mut flags = 0;
+        if managed {
+            flags |= RA_FLAG_MANAGED;
+        }
+        if other {
+            flags |= RA_FLAG_OTHER;
+        }
+        self.buffer.as_mut()[field::ROUTER_FLAGS] = flags;
+    }
+
+    /// Sets Router Lifetime of a Router Advertisement, in seconds.
+    #[inline]
+    pub fn set_router_lifetime(&mut self, seconds: u16) {
+        self.buffer.as_mut()[field::ROUTER_LIFETIME].copy_from_slice(&seconds.to_be_bytes());
+    }
+
+    /// Sets Reachable Time of a Router Advertisement, in milliseconds.
+    #[inline]
+    pub fn set_reachable_time(&mut self, ms: u32) {
+        self.buffer.as_mut()[field::REACHABLE_TIME].copy_from_slice(&ms.to_be_bytes());
+    }
+
+    /// Sets Retrans Timer of a Router Advertisement, in milliseconds.
+    #[inline]
+    pub fn set_retrans_time(&mut self, ms: u32) {
+        self.buffer.as_mut()[field::RETRANS_TIME].copy_from_slice(&ms.to_be_bytes());
+    }
+
+    /// Sets the Target Address of a Neighbor Solicitation, Neighbor Advertisement or
+    /// Redirect.
+    #[inline]
+    pub fn set_target_addr(&mut self, target: Ipv6Addr) {
+        self.buffer.as_mut()[field::TARGET_ADDR].copy_from_slice(&target.octets());
+    }
+
+    /// Sets the flags and reserved word of a Neighbor Advertisement: R, S and O, the
+    /// reserved bits zero.
+    #[inline]
+    pub fn set_neighbor_flags(&mut self, router: bool, solicited: bool, override_: bool) {
+        let mut flags = 0;
+        if router {
+            flags |= NA_FLAG_ROUTER;
+        }
+        if solicited {
+            flags |= NA_FLAG_SOLICITED;
+        }
+        if override_ {
+            flags |= NA_FLAG_OVERRIDE;
+        }
+        self.buffer.as_mut()[field::RESERVED].copy_from_slice(&[flags, 0, 0, 0]);
+    }
+
+    /// Zeroes the Reserved word of a Router Solicitation, Neighbor Solicitation or
+    /// Redirect (RFC 4861 §4.1, §4.3, §4.5: zero on transmission).
+    #[inline]
+    pub fn clear_reserved(&mut self) {
+        self.buffer.as_mut()[field::RESERVED].fill(0);
+    }
+
+    /// Sets the Destination Address of a Redirect.
+    #[inline]
+    pub fn set_dest_addr(&mut self, dest: Ipv6Addr) {
+        self.buffer.as_mut()[field::DEST_ADDR].copy_from_slice(&dest.octets());
+    }
+
+    /// The options of a Neighbor Discovery message, mutable; set the message type first
+    /// (empty for another type).
+    #[inline]
+    pub fn ndisc_options_mut(&mut self) -> &mut [u8] {
+        let at = options_offset(self.msg_type()).unwrap_or(usize::MAX);
+        self.buffer.as_mut().get_mut(at..).unwrap_or(&mut [])
     }
 }
 

@@ -585,39 +585,6 @@ impl Ipv6Option<'_> {
     pub fn failure_action(&self) -> Ipv6OptionFailureAction {
         Ipv6OptionFailureAction::from_option_type(self.kind())
     }
-
-    /// The length of the option on the wire.
-    pub fn buffer_len(&self) -> usize {
-        match self {
-            Ipv6Option::Pad1 => 1,
-            Ipv6Option::PadN(n) => 2 + usize::from(*n),
-            Ipv6Option::Unknown { data, .. } => 2 + data.len().min(255),
-        }
-    }
-
-    /// Writes the option at the start of `buf` and returns its length. PadN data is
-    /// written as zeros; data of an `Unknown` option beyond 255 bytes is cut.
-    ///
-    /// # Panics
-    ///
-    /// When `buf` is shorter than [`Ipv6Option::buffer_len`].
-    pub fn emit(&self, buf: &mut [u8]) -> usize {
-        let len = self.buffer_len();
-        match self {
-            Ipv6Option::Pad1 => buf[0] = Self::PAD1,
-            Ipv6Option::PadN(n) => {
-                buf[0] = Self::PADN;
-                buf[1] = *n;
-                buf[2..len].fill(0);
-            }
-            Ipv6Option::Unknown { kind, data } => {
-                buf[0] = *kind;
-                buf[1] = (len - 2) as u8;
-                buf[2..len].copy_from_slice(&data[..len - 2]);
-            }
-        }
-        len
-    }
 }
 
 /// An iterator over the type-length-value options of a Hop-by-Hop or Destination Options
@@ -787,20 +754,16 @@ pub fn walk_ext_headers(first: IpProtocol, payload: &[u8]) -> Result<ExtChain> {
                     chain.hop_by_hop = true;
                 }
                 let header = Ipv6ExtHeader::new_checked(rest)?;
+                chain.upper = header.next_header();
+                chain.upper_offset = offset + header.header_len();
                 let mut options = header.options();
-                loop {
-                    let at = options.offset();
-                    let Some(option) = options.next() else { break };
+                while let (at, Some(option)) = (options.offset(), options.next()) {
                     let action = option?.failure_action();
                     if action != Ipv6OptionFailureAction::Skip {
                         chain.unknown_option = Some((offset + 2 + at, action));
-                        chain.upper = header.next_header();
-                        chain.upper_offset = offset + header.header_len();
                         return Ok(chain);
                     }
                 }
-                chain.upper = header.next_header();
-                chain.upper_offset = offset + header.header_len();
             }
             IpProtocol::Ipv6Route => {
                 let header = Ipv6ExtHeader::new_checked(rest)?;
@@ -864,6 +827,28 @@ mod tests {
         0xd4, 0x31, 0x00, 0x35, 0x05, 0xb4, 0x8a, 0x7c, // UDP
         0x00, 0x01, 0x02, 0x03,
     ];
+
+    use Ipv6OptionFailureAction as Action;
+
+    /// Experimental option types (RFC 4727) with each failure action.
+    const ACTIONS: [(u8, Action); 4] = [
+        (0x1e, Action::Skip),
+        (0x5e, Action::Discard),
+        (0x9e, Action::DiscardSendAll),
+        (0xde, Action::DiscardSendUnicast),
+    ];
+
+    fn walk(first: IpProtocol, payload: &[u8]) -> Result<ExtChain> {
+        walk_ext_headers(first, payload)
+    }
+
+    fn frag(offset: u16, more: bool, ident: u32) -> FragmentInfo {
+        FragmentInfo {
+            offset,
+            more,
+            ident,
+        }
+    }
 
     fn src() -> Ipv6Addr {
         "2001:db8::1".parse().unwrap()
@@ -944,10 +929,8 @@ mod tests {
     #[test]
     fn every_truncation_is_an_error() {
         for len in 0..PACKET.len() {
-            assert_eq!(
-                Ipv6Packet::new_checked(&PACKET[..len]).err(),
-                Some(Error::Truncated)
-            );
+            let err = Ipv6Packet::new_checked(&PACKET[..len]).err();
+            assert_eq!(err, Some(Error::Truncated));
         }
         // Ethernet padding after the payload is allowed and not part of the payload.
         let mut padded = [0u8; 60];
@@ -975,17 +958,12 @@ mod tests {
         assert_eq!(h.hdr_ext_len(), 0);
         assert_eq!(h.header_len(), 8);
         assert_eq!(h.data(), &CHAIN[2..8]);
+        let router_alert = Ipv6Option::Unknown {
+            kind: 5,
+            data: &[0, 0],
+        };
         let options: Vec<_> = h.options().collect();
-        assert_eq!(
-            options,
-            [
-                Ok(Ipv6Option::Unknown {
-                    kind: 5,
-                    data: &[0, 0]
-                }),
-                Ok(Ipv6Option::PadN(0))
-            ]
-        );
+        assert_eq!(options, [Ok(router_alert), Ok(Ipv6Option::PadN(0))]);
 
         let mut buf = [0xa5u8; 8];
         let mut w = Ipv6ExtHeader::new_unchecked(&mut buf[..]);
@@ -1001,10 +979,8 @@ mod tests {
         buf[1] = 1; // 16 bytes
         assert!(Ipv6ExtHeader::new_checked(&buf[..]).is_ok());
         for len in 0..16 {
-            assert_eq!(
-                Ipv6ExtHeader::new_checked(&buf[..len]).err(),
-                Some(Error::Truncated)
-            );
+            let err = Ipv6ExtHeader::new_checked(&buf[..len]).err();
+            assert_eq!(err, Some(Error::Truncated));
         }
     }
 
@@ -1047,31 +1023,16 @@ mod tests {
     }
 
     #[test]
-    fn options_iter_and_emit() {
+    fn options_iter() {
         let data = [0x00, 0x01, 0x02, 0x00, 0x00, 0x9e, 0x01, 0x2a];
         let options: Vec<_> = Ipv6OptionsIter::new(&data).map(Result::unwrap).collect();
-        assert_eq!(
-            options,
-            [
-                Ipv6Option::Pad1,
-                Ipv6Option::PadN(2),
-                Ipv6Option::Unknown {
-                    kind: 0x9e,
-                    data: &[0x2a]
-                }
-            ]
-        );
-        assert_eq!(
-            options[2].failure_action(),
-            Ipv6OptionFailureAction::DiscardSendAll
-        );
-        let mut buf = [0xa5u8; 8];
-        let mut at = 0;
-        for o in &options {
-            at += o.emit(&mut buf[at..]);
-        }
-        assert_eq!(at, 8);
-        assert_eq!(buf, data);
+        let unknown = Ipv6Option::Unknown {
+            kind: 0x9e,
+            data: &[0x2a],
+        };
+        assert_eq!(options, [Ipv6Option::Pad1, Ipv6Option::PadN(2), unknown]);
+        assert_eq!(unknown.failure_action(), Action::DiscardSendAll);
+        assert_eq!(Ipv6Option::PadN(2).kind(), 1);
     }
 
     #[test]
@@ -1086,37 +1047,26 @@ mod tests {
 
     #[test]
     fn failure_action_from_high_bits() {
-        use Ipv6OptionFailureAction::*;
-        assert_eq!(Ipv6OptionFailureAction::from_option_type(0x1e), Skip);
-        assert_eq!(Ipv6OptionFailureAction::from_option_type(0x5e), Discard);
-        assert_eq!(
-            Ipv6OptionFailureAction::from_option_type(0x9e),
-            DiscardSendAll
-        );
-        assert_eq!(
-            Ipv6OptionFailureAction::from_option_type(0xde),
-            DiscardSendUnicast
-        );
+        for (kind, action) in ACTIONS {
+            assert_eq!(Action::from_option_type(kind), action);
+        }
     }
 
     #[test]
     fn walk_hbh_destopts_fragment_udp() {
         let chain = walk_ext_headers(IpProtocol::HopByHop, &CHAIN).unwrap();
-        assert_eq!(
-            chain,
-            ExtChain {
-                upper: IpProtocol::Udp,
-                upper_offset: 24,
-                fragment: Some(FragmentInfo {
-                    offset: 0,
-                    more: true,
-                    ident: 0x1234_5678
-                }),
-                hop_by_hop: true,
-                unknown_option: None,
-                routing: None,
-            }
-        );
+        let fragment = Some(frag(0, true, 0x1234_5678));
+        let (upper, upper_offset) = (IpProtocol::Udp, 24);
+        let (hop_by_hop, unknown_option, routing) = (true, None, None);
+        let expected = ExtChain {
+            upper,
+            upper_offset,
+            fragment,
+            hop_by_hop,
+            unknown_option,
+            routing,
+        };
+        assert_eq!(chain, expected);
     }
 
     #[test]
@@ -1138,14 +1088,7 @@ mod tests {
         ];
         let chain = walk_ext_headers(IpProtocol::Ipv6Frag, &payload).unwrap();
         assert_eq!((chain.upper, chain.upper_offset), (IpProtocol::Icmpv6, 16));
-        assert_eq!(
-            chain.fragment,
-            Some(FragmentInfo {
-                offset: 0,
-                more: false,
-                ident: 0xabcd_ef01
-            })
-        );
+        assert_eq!(chain.fragment, Some(frag(0, false, 0xabcd_ef01)));
     }
 
     #[test]
@@ -1154,38 +1097,23 @@ mod tests {
         let payload = [0x3c, 0x00, 0x05, 0xa8, 0x00, 0x00, 0x00, 0x07, 0xff, 0xff];
         let chain = walk_ext_headers(IpProtocol::Ipv6Frag, &payload).unwrap();
         assert_eq!((chain.upper, chain.upper_offset), (IpProtocol::Ipv6Opts, 8));
-        assert_eq!(
-            chain.fragment,
-            Some(FragmentInfo {
-                offset: 1448,
-                more: false,
-                ident: 7
-            })
-        );
+        assert_eq!(chain.fragment, Some(frag(1448, false, 7)));
     }
 
     #[test]
     fn walk_rejects_hop_by_hop_not_first() {
         let mut payload = CHAIN;
         payload[0] = 0x00; // Hop-by-Hop says the next header is Hop-by-Hop again
-        assert_eq!(
-            walk_ext_headers(IpProtocol::HopByHop, &payload),
-            Err(Error::BadOption)
-        );
-        assert_eq!(
-            walk_ext_headers(IpProtocol::Ipv6Opts, &[0, 0, 1, 4, 0, 0, 0, 0]),
-            Err(Error::BadOption)
-        );
+        assert_eq!(walk(IpProtocol::HopByHop, &payload), Err(Error::BadOption));
+        let payload = [0, 0, 1, 4, 0, 0, 0, 0];
+        assert_eq!(walk(IpProtocol::Ipv6Opts, &payload), Err(Error::BadOption));
     }
 
     #[test]
     fn walk_truncated_chain() {
         for len in 0..24 {
-            assert_eq!(
-                walk_ext_headers(IpProtocol::HopByHop, &CHAIN[..len]),
-                Err(Error::Truncated),
-                "len {len}"
-            );
+            let chain = walk(IpProtocol::HopByHop, &CHAIN[..len]);
+            assert_eq!(chain, Err(Error::Truncated), "len {len}");
         }
         for len in 24..CHAIN.len() {
             assert!(walk_ext_headers(IpProtocol::HopByHop, &CHAIN[..len]).is_ok());
@@ -1201,33 +1129,21 @@ mod tests {
         // Sixteen Destination Options headers then UDP are accepted.
         payload[8 * (MAX_EXT_HEADERS - 1)] = 17;
         let chain = walk_ext_headers(IpProtocol::Ipv6Opts, &payload).unwrap();
-        assert_eq!(
-            (chain.upper, chain.upper_offset),
-            (IpProtocol::Udp, 8 * MAX_EXT_HEADERS)
-        );
+        assert_eq!((chain.upper, chain.upper_offset), (IpProtocol::Udp, 128));
         // Seventeen are not.
         payload[8 * (MAX_EXT_HEADERS - 1)] = 60;
         payload[8 * MAX_EXT_HEADERS] = 17;
-        assert_eq!(
-            walk_ext_headers(IpProtocol::Ipv6Opts, &payload),
-            Err(Error::BadOption)
-        );
+        assert_eq!(walk(IpProtocol::Ipv6Opts, &payload), Err(Error::BadOption));
     }
 
     #[test]
     fn walk_reports_unknown_option_by_action() {
-        use Ipv6OptionFailureAction::*;
-        for (kind, action) in [
-            (0x1e, Skip),
-            (0x5e, Discard),
-            (0x9e, DiscardSendAll),
-            (0xde, DiscardSendUnicast),
-        ] {
+        for (kind, action) in ACTIONS {
             // Hop-by-Hop: PadN(0), then the option with 2 bytes of data; then UDP.
             let payload = [0x11, 0x00, 0x01, 0x00, kind, 0x02, 0x00, 0x00];
             let chain = walk_ext_headers(IpProtocol::HopByHop, &payload).unwrap();
             assert_eq!((chain.upper, chain.upper_offset), (IpProtocol::Udp, 8));
-            if action == Skip {
+            if action == Action::Skip {
                 assert_eq!(chain.unknown_option, None);
             } else {
                 assert_eq!(chain.unknown_option, Some((4, action)));
@@ -1238,7 +1154,7 @@ mod tests {
         let mut payload = CHAIN;
         payload[10] = 0x9e;
         let chain = walk_ext_headers(IpProtocol::HopByHop, &payload).unwrap();
-        assert_eq!(chain.unknown_option, Some((10, DiscardSendAll)));
+        assert_eq!(chain.unknown_option, Some((10, Action::DiscardSendAll)));
         assert_eq!(
             (chain.upper, chain.upper_offset),
             (IpProtocol::Ipv6Frag, 16)
@@ -1249,10 +1165,7 @@ mod tests {
     #[test]
     fn walk_rejects_option_overrun() {
         let payload = [0x11, 0x00, 0x01, 0x00, 0x05, 0x03, 0x00, 0x00];
-        assert_eq!(
-            walk_ext_headers(IpProtocol::HopByHop, &payload),
-            Err(Error::BadOption)
-        );
+        assert_eq!(walk(IpProtocol::HopByHop, &payload), Err(Error::BadOption));
     }
 
     #[test]
@@ -1260,20 +1173,19 @@ mod tests {
         // Segments left 0: skipped (RFC 8200 §4.4).
         let payload = [0x06, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00];
         let chain = walk_ext_headers(IpProtocol::Ipv6Route, &payload).unwrap();
-        assert_eq!(
-            (chain.upper, chain.upper_offset, chain.routing),
-            (IpProtocol::Tcp, 8, None)
-        );
+        assert_eq!((chain.upper, chain.upper_offset), (IpProtocol::Tcp, 8));
+        assert_eq!(chain.routing, None);
         // Segments left 2: reported, walk stops.
         let payload = [0x06, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00, 0x00];
         let chain = walk_ext_headers(IpProtocol::Ipv6Route, &payload).unwrap();
         let routing = chain.routing.unwrap();
+        let (offset, routing_type, segments_left) = (0, 4, 2);
         assert_eq!(
             routing,
             RoutingInfo {
-                offset: 0,
-                routing_type: 4,
-                segments_left: 2
+                offset,
+                routing_type,
+                segments_left
             }
         );
         assert_eq!(routing.routing_type_offset(), 2);
@@ -1287,14 +1199,8 @@ mod tests {
         payload[1] = 4;
         let chain = walk_ext_headers(IpProtocol::Ah, &payload).unwrap();
         assert_eq!((chain.upper, chain.upper_offset), (IpProtocol::Tcp, 24));
-        assert_eq!(
-            walk_ext_headers(IpProtocol::Ah, &payload[..23]),
-            Err(Error::Truncated)
-        );
-        assert_eq!(
-            walk_ext_headers(IpProtocol::Ah, &payload[..1]),
-            Err(Error::Truncated)
-        );
+        assert_eq!(walk(IpProtocol::Ah, &payload[..23]), Err(Error::Truncated));
+        assert_eq!(walk(IpProtocol::Ah, &payload[..1]), Err(Error::Truncated));
     }
 
     mod prop {

@@ -1,11 +1,11 @@
 //! Neighbor Discovery for IPv6 (RFC 4861): the message bodies carried by ICMPv6, their
 //! options, and [`NdiscRepr`].
 //!
-//! The fixed fields of each message are read through getters on
-//! [`Icmpv6Packet`](crate::wire::icmpv6::Icmpv6Packet) defined here. Like every getter of
-//! that view, they never panic once `new_checked` has succeeded: its length check covers
-//! the fixed part of each Neighbor Discovery type, and a field read from a message of
-//! another type reads as zero where the buffer is too short.
+//! The fixed fields of each message are read and written through
+//! [`Icmpv6Packet`] (`target_addr`, `router_lifetime`,
+//! `ndisc_options`, ...), which never panics once `new_checked` has succeeded. Options are
+//! parsed one at a time by [`NdiscOption::parse`], which checks every length, so no
+//! option accessor can panic either.
 //!
 //! [`NdiscRepr::parse`] applies the validity checks of RFC 4861 §6.1, §7.1 and §8.1 that
 //! need only the ICMPv6 message (code, lengths, options, target addresses). The checks
@@ -17,22 +17,10 @@ use core::net::Ipv6Addr;
 use crate::wire::icmpv6::{Icmpv6Message, Icmpv6Packet};
 use crate::wire::{enum_with_unknown, Error, EthernetAddress, Result};
 
+/// Byte ranges of the options (RFC 4861 §4.6).
 mod field {
     use core::ops::Range;
 
-    // Router Advertisement (RFC 4861 §4.2).
-    pub const CUR_HOP_LIMIT: usize = 4;
-    pub const ROUTER_FLAGS: usize = 5;
-    pub const ROUTER_LIFETIME: Range<usize> = 6..8;
-    pub const REACHABLE_TIME: Range<usize> = 8..12;
-    pub const RETRANS_TIME: Range<usize> = 12..16;
-    // Neighbor Solicitation and Advertisement, Redirect (RFC 4861 §4.3-§4.5).
-    pub const NEIGHBOR_FLAGS: usize = 4;
-    pub const RESERVED: Range<usize> = 4..8;
-    pub const TARGET_ADDR: Range<usize> = 8..24;
-    pub const DEST_ADDR: Range<usize> = 24..40;
-
-    // Options (RFC 4861 §4.6).
     pub const OPT_TYPE: usize = 0;
     pub const OPT_LEN: usize = 1;
     pub const OPT_LLADDR: Range<usize> = 2..8;
@@ -46,199 +34,10 @@ mod field {
     pub const OPT_REDIRECTED_DATA: usize = 8;
 }
 
-/// Managed address configuration flag of a Router Advertisement.
-const RA_FLAG_MANAGED: u8 = 0x80;
-/// Other configuration flag of a Router Advertisement.
-const RA_FLAG_OTHER: u8 = 0x40;
-/// Router flag of a Neighbor Advertisement.
-const NA_FLAG_ROUTER: u8 = 0x80;
-/// Solicited flag of a Neighbor Advertisement.
-const NA_FLAG_SOLICITED: u8 = 0x40;
-/// Override flag of a Neighbor Advertisement.
-const NA_FLAG_OVERRIDE: u8 = 0x20;
 /// On-link flag of a Prefix Information option.
 const PREFIX_FLAG_ON_LINK: u8 = 0x80;
 /// Autonomous address-configuration flag of a Prefix Information option.
 const PREFIX_FLAG_AUTONOMOUS: u8 = 0x40;
-
-/// Where the options start in a message of type `kind`, if it is a Neighbor Discovery
-/// type (RFC 4861 §4.1-§4.5).
-fn options_offset(kind: Icmpv6Message) -> Option<usize> {
-    match kind {
-        Icmpv6Message::RouterSolicit => Some(8),
-        Icmpv6Message::RouterAdvert => Some(16),
-        Icmpv6Message::NeighborSolicit | Icmpv6Message::NeighborAdvert => Some(24),
-        Icmpv6Message::Redirect => Some(40),
-        _ => None,
-    }
-}
-
-fn addr(bytes: [u8; 16]) -> Ipv6Addr {
-    Ipv6Addr::from(bytes)
-}
-
-/// Getters and setters for the Neighbor Discovery fields of an ICMPv6 message.
-impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
-    /// Cur Hop Limit of a Router Advertisement (0: unspecified).
-    #[inline]
-    pub fn current_hop_limit(&self) -> u8 {
-        self.read::<1>(field::CUR_HOP_LIMIT)[0]
-    }
-
-    /// The M (managed address configuration) flag of a Router Advertisement.
-    #[inline]
-    pub fn managed_flag(&self) -> bool {
-        self.read::<1>(field::ROUTER_FLAGS)[0] & RA_FLAG_MANAGED != 0
-    }
-
-    /// The O (other configuration) flag of a Router Advertisement.
-    #[inline]
-    pub fn other_flag(&self) -> bool {
-        self.read::<1>(field::ROUTER_FLAGS)[0] & RA_FLAG_OTHER != 0
-    }
-
-    /// Router Lifetime of a Router Advertisement, in seconds (0: not a default router).
-    #[inline]
-    pub fn router_lifetime(&self) -> u16 {
-        u16::from_be_bytes(self.read(field::ROUTER_LIFETIME.start))
-    }
-
-    /// Reachable Time of a Router Advertisement, in milliseconds (0: unspecified).
-    #[inline]
-    pub fn reachable_time(&self) -> u32 {
-        u32::from_be_bytes(self.read(field::REACHABLE_TIME.start))
-    }
-
-    /// Retrans Timer of a Router Advertisement, in milliseconds (0: unspecified).
-    #[inline]
-    pub fn retrans_time(&self) -> u32 {
-        u32::from_be_bytes(self.read(field::RETRANS_TIME.start))
-    }
-
-    /// Target Address of a Neighbor Solicitation, Neighbor Advertisement or Redirect.
-    #[inline]
-    pub fn target_addr(&self) -> Ipv6Addr {
-        addr(self.read(field::TARGET_ADDR.start))
-    }
-
-    /// The R (router) flag of a Neighbor Advertisement.
-    #[inline]
-    pub fn router_flag(&self) -> bool {
-        self.read::<1>(field::NEIGHBOR_FLAGS)[0] & NA_FLAG_ROUTER != 0
-    }
-
-    /// The S (solicited) flag of a Neighbor Advertisement.
-    #[inline]
-    pub fn solicited_flag(&self) -> bool {
-        self.read::<1>(field::NEIGHBOR_FLAGS)[0] & NA_FLAG_SOLICITED != 0
-    }
-
-    /// The O (override) flag of a Neighbor Advertisement.
-    #[inline]
-    pub fn override_flag(&self) -> bool {
-        self.read::<1>(field::NEIGHBOR_FLAGS)[0] & NA_FLAG_OVERRIDE != 0
-    }
-
-    /// Destination Address of a Redirect.
-    #[inline]
-    pub fn dest_addr(&self) -> Ipv6Addr {
-        addr(self.read(field::DEST_ADDR.start))
-    }
-}
-
-impl<'a, T: AsRef<[u8]> + ?Sized> Icmpv6Packet<&'a T> {
-    /// The options of a Neighbor Discovery message (empty for other types, or when the
-    /// buffer is shorter than the fixed part).
-    #[inline]
-    pub fn ndisc_options(&self) -> &'a [u8] {
-        let at = options_offset(self.msg_type()).unwrap_or(usize::MAX);
-        self.bytes_ref().get(at..).unwrap_or(&[])
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
-    /// Sets Cur Hop Limit of a Router Advertisement.
-    #[inline]
-    pub fn set_current_hop_limit(&mut self, hop_limit: u8) {
-        self.bytes_mut()[field::CUR_HOP_LIMIT] = hop_limit;
-    }
-
-    /// Sets the flags byte of a Router Advertisement: M and O, the reserved bits zero.
-    #[inline]
-    pub fn set_router_flags(&mut self, managed: bool, other: bool) {
-        let mut flags = 0;
-        if managed {
-            flags |= RA_FLAG_MANAGED;
-        }
-        if other {
-            flags |= RA_FLAG_OTHER;
-        }
-        self.bytes_mut()[field::ROUTER_FLAGS] = flags;
-    }
-
-    /// Sets Router Lifetime of a Router Advertisement, in seconds.
-    #[inline]
-    pub fn set_router_lifetime(&mut self, seconds: u16) {
-        self.bytes_mut()[field::ROUTER_LIFETIME].copy_from_slice(&seconds.to_be_bytes());
-    }
-
-    /// Sets Reachable Time of a Router Advertisement, in milliseconds.
-    #[inline]
-    pub fn set_reachable_time(&mut self, ms: u32) {
-        self.bytes_mut()[field::REACHABLE_TIME].copy_from_slice(&ms.to_be_bytes());
-    }
-
-    /// Sets Retrans Timer of a Router Advertisement, in milliseconds.
-    #[inline]
-    pub fn set_retrans_time(&mut self, ms: u32) {
-        self.bytes_mut()[field::RETRANS_TIME].copy_from_slice(&ms.to_be_bytes());
-    }
-
-    /// Sets the Target Address of a Neighbor Solicitation, Neighbor Advertisement or
-    /// Redirect.
-    #[inline]
-    pub fn set_target_addr(&mut self, target: Ipv6Addr) {
-        self.bytes_mut()[field::TARGET_ADDR].copy_from_slice(&target.octets());
-    }
-
-    /// Sets the flags and reserved word of a Neighbor Advertisement: R, S and O, the
-    /// reserved bits zero.
-    #[inline]
-    pub fn set_neighbor_flags(&mut self, router: bool, solicited: bool, override_: bool) {
-        let mut flags = 0;
-        if router {
-            flags |= NA_FLAG_ROUTER;
-        }
-        if solicited {
-            flags |= NA_FLAG_SOLICITED;
-        }
-        if override_ {
-            flags |= NA_FLAG_OVERRIDE;
-        }
-        self.bytes_mut()[field::RESERVED].copy_from_slice(&[flags, 0, 0, 0]);
-    }
-
-    /// Zeroes the Reserved word of a Router Solicitation, Neighbor Solicitation or
-    /// Redirect (RFC 4861 §4.1, §4.3, §4.5: zero on transmission).
-    #[inline]
-    pub fn clear_reserved(&mut self) {
-        self.bytes_mut()[field::RESERVED].fill(0);
-    }
-
-    /// Sets the Destination Address of a Redirect.
-    #[inline]
-    pub fn set_dest_addr(&mut self, dest: Ipv6Addr) {
-        self.bytes_mut()[field::DEST_ADDR].copy_from_slice(&dest.octets());
-    }
-
-    /// The options of a Neighbor Discovery message, mutable; set the message type first
-    /// (empty for another type).
-    #[inline]
-    pub fn ndisc_options_mut(&mut self) -> &mut [u8] {
-        let at = options_offset(self.msg_type()).unwrap_or(usize::MAX);
-        self.bytes_mut().get_mut(at..).unwrap_or(&mut [])
-    }
-}
 
 enum_with_unknown! {
     /// Neighbor Discovery option types (RFC 4861 §4.6).
@@ -933,6 +732,29 @@ mod tests {
             .collect()
     }
 
+    /// The parse and emit tests of entry `$case` of [`cases`].
+    macro_rules! parse_and_emit {
+        ($parse:ident, $emit:ident, $case:expr) => {
+            #[test]
+            fn $parse() {
+                let (fixture, src, dst, repr) = cases()[$case];
+                assert_eq!(parse(fixture, src, dst), Ok(Icmpv6Repr::Ndisc(repr)));
+            }
+
+            #[test]
+            fn $emit() {
+                let (fixture, src, dst, repr) = cases()[$case];
+                assert_eq!(emitted(repr, src, dst), fixture);
+            }
+        };
+    }
+
+    parse_and_emit!(neighbor_solicit_parse, neighbor_solicit_emit, 0);
+    parse_and_emit!(neighbor_advert_parse, neighbor_advert_emit, 1);
+    parse_and_emit!(router_solicit_parse, router_solicit_emit, 2);
+    parse_and_emit!(router_advert_parse, router_advert_emit, 3);
+    parse_and_emit!(redirect_parse, redirect_emit, 4);
+
     #[test]
     fn neighbor_solicit_read_fields() {
         let p = Icmpv6Packet::new_checked(&NEIGHBOR_SOLICIT[..]).unwrap();
@@ -961,20 +783,6 @@ mod tests {
     }
 
     #[test]
-    fn neighbor_solicit_parse() {
-        let r = parse(&NEIGHBOR_SOLICIT, router_ll(), ip("ff02::1:ff65:432a"));
-        assert_eq!(r, Ok(Icmpv6Repr::Ndisc(ns())));
-    }
-
-    #[test]
-    fn neighbor_solicit_emit() {
-        assert_eq!(
-            emitted(ns(), router_ll(), ip("ff02::1:ff65:432a")),
-            NEIGHBOR_SOLICIT
-        );
-    }
-
-    #[test]
     fn neighbor_advert_read_fields() {
         let p = Icmpv6Packet::new_checked(&NEIGHBOR_ADVERT[..]).unwrap();
         assert_eq!(p.msg_type(), Icmpv6Message::NeighborAdvert);
@@ -999,19 +807,6 @@ mod tests {
         NdiscOption::TargetLinkLayerAddr(host_mac()).emit(p.ndisc_options_mut());
         p.fill_checksum(&host_ll(), &router_ll());
         assert_eq!(buf, NEIGHBOR_ADVERT);
-    }
-
-    #[test]
-    fn neighbor_advert_parse() {
-        assert_eq!(
-            parse(&NEIGHBOR_ADVERT, host_ll(), router_ll()),
-            Ok(Icmpv6Repr::Ndisc(na()))
-        );
-    }
-
-    #[test]
-    fn neighbor_advert_emit() {
-        assert_eq!(emitted(na(), host_ll(), router_ll()), NEIGHBOR_ADVERT);
     }
 
     #[test]
@@ -1063,19 +858,6 @@ mod tests {
     }
 
     #[test]
-    fn router_solicit_parse() {
-        assert_eq!(
-            parse(&ROUTER_SOLICIT, host_ll(), ip("ff02::2")),
-            Ok(Icmpv6Repr::Ndisc(rs()))
-        );
-    }
-
-    #[test]
-    fn router_solicit_emit() {
-        assert_eq!(emitted(rs(), host_ll(), ip("ff02::2")), ROUTER_SOLICIT);
-    }
-
-    #[test]
     fn router_advert_read_fields() {
         let p = Icmpv6Packet::new_checked(&ROUTER_ADVERT[..]).unwrap();
         assert_eq!(p.msg_type(), Icmpv6Message::RouterAdvert);
@@ -1117,19 +899,6 @@ mod tests {
     }
 
     #[test]
-    fn router_advert_parse() {
-        assert_eq!(
-            parse(&ROUTER_ADVERT, router_ll(), ip("ff02::1")),
-            Ok(Icmpv6Repr::Ndisc(ra()))
-        );
-    }
-
-    #[test]
-    fn router_advert_emit() {
-        assert_eq!(emitted(ra(), router_ll(), ip("ff02::1")), ROUTER_ADVERT);
-    }
-
-    #[test]
     fn redirect_read_fields() {
         let p = Icmpv6Packet::new_checked(&REDIRECT[..]).unwrap();
         assert_eq!(p.msg_type(), Icmpv6Message::Redirect);
@@ -1163,40 +932,25 @@ mod tests {
     }
 
     #[test]
-    fn redirect_parse() {
-        let r = parse(&REDIRECT, router_ll(), ip("2001:db8:1::10"));
-        assert_eq!(r, Ok(Icmpv6Repr::Ndisc(redirect())));
-    }
-
-    #[test]
-    fn redirect_emit() {
-        assert_eq!(
-            emitted(redirect(), router_ll(), ip("2001:db8:1::10")),
-            REDIRECT
-        );
-    }
-
-    #[test]
     fn every_truncation_is_an_error() {
         for (fixture, src, dst, _) in cases() {
+            let fixed = Icmpv6Message::from(fixture[0]).min_len();
+            let mut boundaries = vec![fixed];
+            for option in NdiscOptionsIter::new(&fixture[fixed..]) {
+                boundaries.push(boundaries[boundaries.len() - 1] + option.unwrap().buffer_len());
+            }
             for len in 0..fixture.len() {
                 assert!(parse(&fixture[..len], src, dst).is_err(), "len {len}");
-                // Without the checksum in the way, the option walk still catches it
-                // wherever the cut falls inside an option.
-                if let Ok(p) = Icmpv6Packet::new_checked(&fixture[..len]) {
-                    let _ = NdiscRepr::parse(&p);
-                } else {
-                    assert!(len < p_min_len(fixture));
+                // Without the checksum in the way, a cut inside an option is still caught.
+                match Icmpv6Packet::new_checked(&fixture[..len]) {
+                    Err(e) => assert!(len < fixed && e == Error::Truncated),
+                    Ok(p) if !boundaries.contains(&len) => {
+                        assert_eq!(NdiscRepr::parse(&p), Err(Error::Truncated), "len {len}")
+                    }
+                    Ok(_) => {}
                 }
             }
         }
-        // Cut in the middle of the prefix option: Truncated.
-        let p = Icmpv6Packet::new_checked(&ROUTER_ADVERT[..60]).unwrap();
-        assert_eq!(NdiscRepr::parse(&p), Err(Error::Truncated));
-    }
-
-    fn p_min_len(fixture: &[u8]) -> usize {
-        Icmpv6Message::from(fixture[0]).min_len()
     }
 
     #[test]
