@@ -460,17 +460,13 @@ impl Stack {
         }
     }
 
-    /// Adds or replaces a static route.
-    pub fn add_route(&mut self, prefix: IpPrefix, target: RouteTarget) -> Result<Option<Route>, RouteError> {
-        let hop = match target {
-            RouteTarget::Via(via) => {
-                let port = match self.routes.route_for(via) {
-                    Some(NextHop::Connected { port }) => port,
-                    // A link-local gateway needs its port named (RouteTarget::ViaPort).
-                    _ => return Err(RouteError::GatewayNotConnected(via)),
-                };
-                NextHop::Gateway { port, via }
-            }
+    fn resolve_target(&self, target: RouteTarget) -> Result<NextHop, RouteError> {
+        Ok(match target {
+            RouteTarget::Via(via) => match self.routes.route_for(via) {
+                Some(NextHop::Connected { port }) => NextHop::Gateway { port, via },
+                // A link-local gateway needs its port named (RouteTarget::ViaPort).
+                _ => return Err(RouteError::GatewayNotConnected(via)),
+            },
             RouteTarget::ViaPort(via, port) => {
                 self.check_port(port)?;
                 NextHop::Gateway { port, via }
@@ -481,10 +477,27 @@ impl Stack {
             }
             RouteTarget::Blackhole => NextHop::Blackhole,
             RouteTarget::Unreachable => NextHop::Unreachable,
-        };
+        })
+    }
+
+    /// Adds or replaces a static route.
+    pub fn add_route(&mut self, prefix: IpPrefix, target: RouteTarget) -> Result<Option<Route>, RouteError> {
+        let hop = self.resolve_target(target)?;
         let old = Arc::make_mut(&mut self.routes).insert(prefix, hop, RouteOrigin::Static)?;
         self.reset_adjacency();
         Ok(old)
+    }
+
+    /// Adds many static routes in one bulk build (for example a full table). Gateways are
+    /// resolved against the routes in place before the call.
+    pub fn extend_routes(&mut self, routes: impl IntoIterator<Item = (IpPrefix, RouteTarget)>) -> Result<(), RouteError> {
+        let mut resolved = Vec::new();
+        for (p, t) in routes {
+            resolved.push((p, self.resolve_target(t)?));
+        }
+        Arc::make_mut(&mut self.routes).extend(resolved, RouteOrigin::Static)?;
+        self.reset_adjacency();
+        Ok(())
     }
 
     /// Removes a route.
@@ -492,14 +505,6 @@ impl Stack {
         let r = Arc::make_mut(&mut self.routes).remove(prefix)?;
         self.reset_adjacency();
         Ok(r)
-    }
-
-    /// Adds many static routes at once (for example a full table).
-    pub fn extend_routes(&mut self, routes: impl IntoIterator<Item = (IpPrefix, RouteTarget)>) -> Result<(), RouteError> {
-        for (p, t) in routes {
-            self.add_route(p, t)?;
-        }
-        Ok(())
     }
 
     /// Adds a static neighbor entry.
