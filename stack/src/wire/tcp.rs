@@ -127,30 +127,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer
     }
 
-    /// The source port.
-    #[inline]
-    pub fn src_port(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::SRC_PORT])
-    }
-
-    /// The destination port.
-    #[inline]
-    pub fn dst_port(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::DST_PORT])
-    }
-
-    /// The sequence number.
-    #[inline]
-    pub fn seq_number(&self) -> u32 {
-        be32(&self.buffer.as_ref()[field::SEQ_NUM])
-    }
-
-    /// The acknowledgment number (meaningful only when [`ack`](Self::ack) is set).
-    #[inline]
-    pub fn ack_number(&self) -> u32 {
-        be32(&self.buffer.as_ref()[field::ACK_NUM])
-    }
-
     #[inline]
     fn flags_word(&self) -> u16 {
         be16(&self.buffer.as_ref()[field::FLAGS])
@@ -160,24 +136,6 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     #[inline]
     pub fn header_len(&self) -> u8 {
         ((self.flags_word() >> 12) as u8) * 4
-    }
-
-    /// The window field, unscaled.
-    #[inline]
-    pub fn window_len(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::WIN_SIZE])
-    }
-
-    /// The checksum field.
-    #[inline]
-    pub fn checksum(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::CHECKSUM])
-    }
-
-    /// The urgent pointer field.
-    #[inline]
-    pub fn urgent_at(&self) -> u16 {
-        be16(&self.buffer.as_ref()[field::URGENT])
     }
 
     /// The options: the bytes between the fixed header and `header_len()`.
@@ -227,30 +185,6 @@ impl<'a, T: AsRef<[u8]> + ?Sized> TcpPacket<&'a T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
-    /// Sets the source port.
-    #[inline]
-    pub fn set_src_port(&mut self, port: u16) {
-        put16(&mut self.buffer.as_mut()[field::SRC_PORT], port);
-    }
-
-    /// Sets the destination port.
-    #[inline]
-    pub fn set_dst_port(&mut self, port: u16) {
-        put16(&mut self.buffer.as_mut()[field::DST_PORT], port);
-    }
-
-    /// Sets the sequence number.
-    #[inline]
-    pub fn set_seq_number(&mut self, value: u32) {
-        put32(&mut self.buffer.as_mut()[field::SEQ_NUM], value);
-    }
-
-    /// Sets the acknowledgment number.
-    #[inline]
-    pub fn set_ack_number(&mut self, value: u32) {
-        put32(&mut self.buffer.as_mut()[field::ACK_NUM], value);
-    }
-
     #[inline]
     fn set_flags_word(&mut self, value: u16) {
         put16(&mut self.buffer.as_mut()[field::FLAGS], value);
@@ -275,24 +209,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn clear_flags(&mut self) {
         let raw = self.flags_word();
         self.set_flags_word(raw & DATA_OFFSET_MASK);
-    }
-
-    /// Sets the window field.
-    #[inline]
-    pub fn set_window_len(&mut self, value: u16) {
-        put16(&mut self.buffer.as_mut()[field::WIN_SIZE], value);
-    }
-
-    /// Sets the checksum field.
-    #[inline]
-    pub fn set_checksum(&mut self, value: u16) {
-        put16(&mut self.buffer.as_mut()[field::CHECKSUM], value);
-    }
-
-    /// Sets the urgent pointer field.
-    #[inline]
-    pub fn set_urgent_at(&mut self, value: u16) {
-        put16(&mut self.buffer.as_mut()[field::URGENT], value);
     }
 
     /// Computes the checksum over the pseudo-header and the whole buffer, and stores it
@@ -324,6 +240,50 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
         let start = usize::from(self.header_len());
         &mut self.buffer.as_mut()[start..]
     }
+}
+
+/// Generates the getter and setter of each big-endian integer field.
+macro_rules! int_fields {
+    ($($(#[$doc:meta])* $get:ident, $set:ident: $ty:ident = $range:expr;)+) => {
+        impl<T: AsRef<[u8]>> TcpPacket<T> {
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $get(&self) -> $ty {
+                    let mut bytes = [0; core::mem::size_of::<$ty>()];
+                    bytes.copy_from_slice(&self.buffer.as_ref()[$range]);
+                    $ty::from_be_bytes(bytes)
+                }
+            )+
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+            $(
+                #[doc = concat!("Sets the field [`", stringify!($get), "`](Self::", stringify!($get), ") reads.")]
+                #[inline]
+                pub fn $set(&mut self, value: $ty) {
+                    self.buffer.as_mut()[$range].copy_from_slice(&value.to_be_bytes());
+                }
+            )+
+        }
+    };
+}
+
+int_fields! {
+    /// The source port.
+    src_port, set_src_port: u16 = field::SRC_PORT;
+    /// The destination port.
+    dst_port, set_dst_port: u16 = field::DST_PORT;
+    /// The sequence number.
+    seq_number, set_seq_number: u32 = field::SEQ_NUM;
+    /// The acknowledgment number (meaningful only when [`ack`](Self::ack) is set).
+    ack_number, set_ack_number: u32 = field::ACK_NUM;
+    /// The window field, unscaled.
+    window_len, set_window_len: u16 = field::WIN_SIZE;
+    /// The checksum field.
+    checksum, set_checksum: u16 = field::CHECKSUM;
+    /// The urgent pointer field.
+    urgent_at, set_urgent_at: u16 = field::URGENT;
 }
 
 /// Generates a getter and a setter for each control bit.
@@ -788,3 +748,556 @@ impl<'a> TcpRepr<'a> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr};
+    use proptest::prelude::*;
+
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20));
+    const SRC6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10));
+    const DST6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 0x20));
+
+    // A Linux SYN, 192.0.2.10:54321 -> 198.51.100.20:443: MSS 1460, SACK-permitted,
+    // timestamps, window scale 7; checksum 0xedcd.
+    const SYN: [u8; 40] = [
+        0xd4, 0x31, 0x01, 0xbb, 0x3b, 0x9a, 0xca, 0x07, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
+        0xf0, 0xed, 0xcd, 0x00, 0x00, // header
+        0x02, 0x04, 0x05, 0xb4, // MSS
+        0x04, 0x02, 0x08, 0x0a, 0x0d, 0x3f, 0x8a, 0x21, 0x00, 0x00, 0x00, 0x00, // SACKP, TS
+        0x01, 0x03, 0x03, 0x07, // NOP, WS
+    ];
+
+    // The first data segment of the same connection: PSH|ACK, NOP NOP timestamps, and an
+    // HTTP request; checksum 0x8a6a.
+    const DATA: [u8; 69] = [
+        0xd4, 0x31, 0x01, 0xbb, 0x3b, 0x9a, 0xca, 0x08, 0x91, 0xc2, 0xe6, 0xf4, 0x80, 0x18, 0x01,
+        0xf6, 0x8a, 0x6a, 0x00, 0x00, // header
+        0x01, 0x01, 0x08, 0x0a, 0x0d, 0x3f, 0x8b, 0x05, 0x7a, 0x1c, 0x4e, 0x90, // TS
+        0x47, 0x45, 0x54, 0x20, 0x2f, 0x20, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, 0x0d,
+        0x0a, 0x48, 0x6f, 0x73, 0x74, 0x3a, 0x20, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x2e,
+        0x63, 0x6f, 0x6d, 0x0d, 0x0a, 0x0d, 0x0a,
+    ];
+
+    const HTTP: &[u8] = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n";
+
+    fn syn_repr() -> TcpRepr<'static> {
+        TcpRepr {
+            src_port: 54321,
+            dst_port: 443,
+            control: TcpControl::Syn,
+            seq_number: 0x3b9a_ca07,
+            ack_number: None,
+            window_len: 64240,
+            window_scale: Some(7),
+            max_seg_size: Some(1460),
+            sack_permitted: true,
+            sack_ranges: [None; 3],
+            timestamp: Some((0x0d3f_8a21, 0)),
+            payload: &[],
+        }
+    }
+
+    fn data_repr() -> TcpRepr<'static> {
+        let mut repr = syn_repr();
+        repr.control = TcpControl::Psh;
+        repr.seq_number = 0x3b9a_ca08;
+        repr.ack_number = Some(0x91c2_e6f4);
+        repr.window_len = 502;
+        (repr.window_scale, repr.max_seg_size, repr.sack_permitted) = (None, None, false);
+        repr.timestamp = Some((0x0d3f_8b05, 0x7a1c_4e90));
+        repr.payload = HTTP;
+        repr
+    }
+
+    /// Emits `repr` into an exactly sized, 0xa5-filled buffer.
+    fn emit(repr: &TcpRepr<'_>, src: IpAddr, dst: IpAddr) -> Vec<u8> {
+        let mut buf = vec![0xa5u8; repr.buffer_len()];
+        repr.emit(&mut TcpPacket::new_unchecked(&mut buf[..]), src, dst);
+        buf
+    }
+
+    /// Parses `buf` as a segment from SRC to DST.
+    fn parse(buf: &[u8]) -> Result<TcpRepr<'_>> {
+        TcpRepr::parse(&TcpPacket::new_checked(buf)?, SRC, DST)
+    }
+
+    /// Makes the checksum of `buf` valid again for SRC to DST after an edit.
+    fn refill(buf: &mut [u8]) {
+        TcpPacket::new_unchecked(buf).fill_checksum(SRC, DST);
+    }
+
+    #[test]
+    fn read_fields() {
+        let packet = TcpPacket::new_checked(&SYN[..]).unwrap();
+        assert_eq!((packet.src_port(), packet.dst_port()), (54321, 443));
+        assert_eq!((packet.seq_number(), packet.ack_number()), (0x3b9a_ca07, 0));
+        assert_eq!(packet.header_len(), 40);
+        assert!(packet.syn() && !packet.fin() && !packet.rst() && !packet.psh() && !packet.ack());
+        assert!(!packet.urg() && !packet.ece() && !packet.cwr());
+        assert_eq!(packet.window_len(), 64240);
+        assert_eq!((packet.checksum(), packet.urgent_at()), (0xedcd, 0));
+        assert_eq!(packet.options(), &SYN[20..]);
+        assert_eq!(packet.payload(), &[] as &[u8]);
+        assert_eq!(packet.segment_len(), 1);
+        assert!(packet.verify_checksum(SRC, DST));
+        assert!(!packet.verify_checksum(SRC6, DST6));
+        let options: Vec<_> = packet.options_iter().map(Result::unwrap).collect();
+        let timestamp = TcpOption::Timestamp {
+            tsval: 0x0d3f_8a21,
+            tsecr: 0,
+        };
+        assert_eq!(
+            options,
+            [
+                TcpOption::MaxSegmentSize(1460),
+                TcpOption::SackPermitted,
+                timestamp,
+                TcpOption::NoOperation,
+                TcpOption::WindowScale(7),
+            ]
+        );
+
+        let packet = TcpPacket::new_checked(&DATA[..]).unwrap();
+        assert_eq!(
+            (packet.seq_number(), packet.ack_number()),
+            (0x3b9a_ca08, 0x91c2_e6f4)
+        );
+        assert_eq!(packet.header_len(), 32);
+        assert!(packet.psh() && packet.ack() && !packet.syn() && !packet.fin() && !packet.rst());
+        assert_eq!((packet.window_len(), packet.checksum()), (502, 0x8a6a));
+        assert_eq!(packet.payload(), HTTP);
+        assert_eq!(packet.segment_len(), HTTP.len());
+        assert!(packet.verify_checksum(SRC, DST));
+        assert_eq!(packet.into_payload(), HTTP);
+    }
+
+    #[test]
+    fn write_fields() {
+        let mut buf = [0xa5u8; 40];
+        let mut packet = TcpPacket::new_unchecked(&mut buf[..]);
+        packet.set_src_port(54321);
+        packet.set_dst_port(443);
+        packet.set_seq_number(0x3b9a_ca07);
+        packet.set_ack_number(0);
+        packet.set_header_len(40);
+        packet.clear_flags();
+        packet.set_syn(true);
+        packet.set_window_len(64240);
+        packet.set_urgent_at(0);
+        packet.options_mut().copy_from_slice(&SYN[20..]);
+        packet.fill_checksum(SRC, DST);
+        assert_eq!(buf, SYN);
+
+        let mut buf = [0xa5u8; 69];
+        let mut packet = TcpPacket::new_unchecked(&mut buf[..]);
+        packet.set_src_port(54321);
+        packet.set_dst_port(443);
+        packet.set_seq_number(0x3b9a_ca08);
+        packet.set_ack_number(0x91c2_e6f4);
+        packet.set_header_len(32);
+        packet.clear_flags();
+        packet.set_psh(true);
+        packet.set_ack(true);
+        packet.set_window_len(502);
+        packet.set_urgent_at(0);
+        packet.options_mut().copy_from_slice(&DATA[20..32]);
+        packet.payload_mut().copy_from_slice(HTTP);
+        packet.fill_checksum(SRC, DST);
+        assert_eq!(buf, DATA);
+    }
+
+    #[test]
+    fn flags_are_independent() {
+        type Setter = fn(&mut TcpPacket<[u8; 20]>, bool);
+        let setters: [Setter; 8] = [
+            TcpPacket::set_fin,
+            TcpPacket::set_syn,
+            TcpPacket::set_rst,
+            TcpPacket::set_psh,
+            TcpPacket::set_ack,
+            TcpPacket::set_urg,
+            TcpPacket::set_ece,
+            TcpPacket::set_cwr,
+        ];
+        let mut packet = TcpPacket::new_unchecked([0u8; 20]);
+        packet.set_header_len(20);
+        for (i, set) in setters.iter().enumerate() {
+            set(&mut packet, true);
+            assert_eq!(packet.clone().into_inner()[12..14], [0x50, 1 << i]);
+            set(&mut packet, false);
+        }
+        packet.set_syn(true);
+        packet.set_ack(true);
+        packet.clear_flags();
+        assert_eq!(packet.clone().into_inner()[12..14], [0x50, 0x00]);
+    }
+
+    #[test]
+    fn parse_repr() {
+        assert_eq!(parse(&SYN), Ok(syn_repr()));
+        assert_eq!(parse(&DATA), Ok(data_repr()));
+    }
+
+    #[test]
+    fn emit_repr() {
+        assert_eq!((syn_repr().header_len(), syn_repr().buffer_len()), (40, 40));
+        assert_eq!(syn_repr().segment_len(), 1);
+        assert_eq!(emit(&syn_repr(), SRC, DST), SYN);
+        assert_eq!(
+            (data_repr().header_len(), data_repr().buffer_len()),
+            (32, 69)
+        );
+        assert_eq!(emit(&data_repr(), SRC, DST), DATA);
+
+        // Into a larger buffer: the checksum covers the segment only.
+        let mut buf = [0xa5u8; 80];
+        data_repr().emit(&mut TcpPacket::new_unchecked(&mut buf[..]), SRC, DST);
+        assert_eq!(&buf[..69], &DATA[..]);
+        assert!(buf[69..].iter().all(|&b| b == 0xa5));
+    }
+
+    #[test]
+    fn ipv6_round_trip() {
+        let buf = emit(&data_repr(), SRC6, DST6);
+        let packet = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert!(packet.verify_checksum(SRC6, DST6));
+        assert!(!packet.verify_checksum(SRC, DST) && !packet.verify_checksum(SRC, DST6));
+        assert_eq!(TcpRepr::parse(&packet, SRC6, DST6), Ok(data_repr()));
+    }
+
+    #[test]
+    fn option_round_trips() {
+        let sack1 = [Some((0x1000, 0x2000)), None, None];
+        let sack3 = [Some((1, 2)), Some((3, 4)), Some((5, 6))];
+        let sack3_bytes = [
+            0x05, 0x1a, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 6,
+        ];
+        let ts = |tsval, tsecr| TcpOption::Timestamp { tsval, tsecr };
+        let unknown = |kind, data| TcpOption::Unknown { kind, data };
+        let cases: [(TcpOption<'_>, &[u8]); 10] = [
+            (TcpOption::EndOfList, &[0x00]),
+            (TcpOption::NoOperation, &[0x01]),
+            (TcpOption::MaxSegmentSize(1460), &[0x02, 0x04, 0x05, 0xb4]),
+            (TcpOption::WindowScale(7), &[0x03, 0x03, 0x07]),
+            (TcpOption::SackPermitted, &[0x04, 0x02]),
+            (
+                ts(0x0102_0304, 0x0506_0708),
+                &[0x08, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8],
+            ),
+            (
+                TcpOption::SackRange(sack1),
+                &[5, 10, 0, 0, 0x10, 0, 0, 0, 0x20, 0],
+            ),
+            (TcpOption::SackRange(sack3), &sack3_bytes),
+            (unknown(30, &[0xaa][..]), &[30, 3, 0xaa]),
+            (unknown(34, &[][..]), &[34, 2]),
+        ];
+        for (option, bytes) in cases {
+            assert_eq!(option.buffer_len(), bytes.len(), "{option:?}");
+            let mut buf = [0xa5u8; 40];
+            assert_eq!(option.emit(&mut buf), bytes.len());
+            assert_eq!(&buf[..bytes.len()], bytes, "{option:?}");
+            assert!(buf[bytes.len()..].iter().all(|&b| b == 0xa5));
+            let (rest, parsed) = TcpOption::parse(&buf).unwrap();
+            assert_eq!((parsed, rest.len()), (option, 40 - bytes.len()));
+        }
+    }
+
+    #[test]
+    fn sack_with_four_blocks_keeps_three() {
+        let mut buf = [0u8; 34];
+        buf[..2].copy_from_slice(&[5, 34]);
+        for i in 0..8u8 {
+            buf[2 + 4 * usize::from(i) + 3] = i;
+        }
+        let (rest, option) = TcpOption::parse(&buf).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(
+            option,
+            TcpOption::SackRange([Some((0, 1)), Some((2, 3)), Some((4, 5))])
+        );
+    }
+
+    #[test]
+    fn malformed_options() {
+        let cases: [&[u8]; 16] = [
+            &[0x02],                            // no length byte
+            &[0x02, 0x00],                      // length 0
+            &[0x02, 0x01],                      // length 1
+            &[0x02, 0x04, 0x05],                // runs past the buffer
+            &[0x02, 0x03, 0x05],                // MSS of length 3
+            &[0x02, 0x05, 0x05, 0xb4, 0x00],    // MSS of length 5
+            &[0x03, 0x02],                      // WS of length 2
+            &[0x03, 0x04, 0x07, 0x00],          // WS of length 4
+            &[0x04, 0x03, 0x00],                // SACK-permitted of length 3
+            &[0x08, 0x09, 0, 0, 0, 0, 0, 0, 0], // timestamps of length 9
+            &[0x08, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[0x05, 0x02],                      // SACK with no blocks
+            &[0x05, 0x09, 0, 0, 0, 0, 0, 0, 0], // SACK of length 9
+            &[0x05, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[0x1e, 0x00],             // unknown kind, length 0
+            &[0x1e, 0x05, 0x00, 0x00], // unknown kind, runs past the buffer
+        ];
+        for bytes in cases {
+            assert_eq!(
+                TcpOption::parse(bytes),
+                Err(Error::BadOption),
+                "{bytes:02x?}"
+            );
+            let mut iter = TcpOptionsIter::new(bytes);
+            assert_eq!(iter.next(), Some(Err(Error::BadOption)));
+            assert_eq!(iter.next(), None, "the iterator stops after an error");
+        }
+        assert_eq!(TcpOption::parse(&[]), Err(Error::Truncated));
+
+        // In a segment: MSS with length 0.
+        let mut buf = SYN;
+        buf[21] = 0x00;
+        refill(&mut buf);
+        assert_eq!(parse(&buf), Err(Error::BadOption));
+    }
+
+    #[test]
+    fn options_iter_stops_after_end_of_list() {
+        let options = [0x01, 0x01, 0x00, 0x02, 0x00, 0xff, 0xff, 0xff];
+        let parsed: Vec<_> = TcpOptionsIter::new(&options).map(Result::unwrap).collect();
+        let expected = [
+            TcpOption::NoOperation,
+            TcpOption::NoOperation,
+            TcpOption::EndOfList,
+        ];
+        assert_eq!(parsed, expected);
+        assert_eq!(TcpOptionsIter::new(&[]).count(), 0);
+    }
+
+    #[test]
+    fn sack_blocks_round_trip() {
+        // An ACK with timestamps and three SACK blocks: a full 60-byte header.
+        let mut repr = data_repr();
+        repr.control = TcpControl::None;
+        repr.sack_ranges = [Some((1000, 2000)), Some((3000, 4000)), Some((5000, 6000))];
+        repr.payload = &[];
+        assert_eq!(repr.header_len(), 60);
+        let buf = emit(&repr, SRC, DST);
+        assert_eq!(&buf[32..36], &[0x01, 0x01, 0x05, 0x1a]);
+        assert_eq!(parse(&buf), Ok(repr));
+
+        // Without timestamps: NOP NOP SACK only.
+        repr.timestamp = None;
+        repr.sack_ranges = [Some((7, 9)), None, None];
+        assert_eq!(repr.header_len(), 20 + 4 + 8);
+        let buf = emit(&repr, SRC, DST);
+        assert_eq!(&buf[20..24], &[0x01, 0x01, 0x05, 0x0a]);
+        assert_eq!(parse(&buf), Ok(repr));
+    }
+
+    #[test]
+    fn sack_blocks_that_do_not_fit_are_dropped() {
+        // Every option at once leaves room for two blocks.
+        let mut repr = syn_repr();
+        repr.sack_ranges = [Some((1, 2)), Some((3, 4)), Some((5, 6))];
+        assert_eq!(repr.header_len(), 60);
+        let buf = emit(&repr, SRC, DST);
+        let parsed = parse(&buf).unwrap();
+        assert_eq!(parsed.sack_ranges, [Some((1, 2)), Some((3, 4)), None]);
+        repr.sack_ranges = parsed.sack_ranges;
+        assert_eq!(parsed, repr);
+    }
+
+    #[test]
+    fn option_layouts() {
+        let mut bare = syn_repr();
+        (bare.window_scale, bare.max_seg_size, bare.timestamp) = (None, None, None);
+        bare.sack_permitted = false;
+        assert_eq!(bare.header_len(), 20);
+        let (mut sack, mut ws, mut mss) = (bare, bare, bare);
+        sack.sack_permitted = true;
+        ws.window_scale = Some(14);
+        mss.max_seg_size = Some(1220);
+        assert_eq!(&emit(&sack, SRC, DST)[20..], &[0x01, 0x01, 0x04, 0x02]);
+        assert_eq!(&emit(&ws, SRC, DST)[20..], &[0x01, 0x03, 0x03, 0x0e]);
+        assert_eq!(&emit(&mss, SRC, DST)[20..], &[0x02, 0x04, 0x04, 0xc4]);
+        for repr in [bare, sack, ws, mss] {
+            assert_eq!(parse(&emit(&repr, SRC, DST)), Ok(repr));
+        }
+    }
+
+    #[test]
+    fn window_scale_above_14_is_clamped() {
+        let mut repr = syn_repr();
+        repr.window_scale = Some(15);
+        let buf = emit(&repr, SRC, DST);
+        assert_eq!(buf[39], 15);
+        assert_eq!(parse(&buf).unwrap().window_scale, Some(14));
+    }
+
+    #[test]
+    fn unknown_options_are_skipped() {
+        // NOP NOP, unknown kind 30 (MPTCP) with 6 data bytes, then EOL padding.
+        let mut buf = [0u8; 36];
+        buf[..20].copy_from_slice(&DATA[..20]);
+        buf[20..32].copy_from_slice(&[0x01, 0x01, 30, 8, 1, 2, 3, 4, 5, 6, 0x00, 0x00]);
+        buf[32..].copy_from_slice(b"data");
+        refill(&mut buf);
+        let repr = parse(&buf).unwrap();
+        assert_eq!((repr.timestamp, repr.payload), (None, &b"data"[..]));
+        let packet = TcpPacket::new_checked(&buf[..]).unwrap();
+        let unknown = TcpOption::Unknown {
+            kind: 30,
+            data: &[1, 2, 3, 4, 5, 6],
+        };
+        assert!(packet.options_iter().any(|o| o == Ok(unknown)));
+    }
+
+    #[test]
+    fn control_flags() {
+        let cases: [(u8, Result<(TcpControl, bool)>); 9] = [
+            (0x10, Ok((TcpControl::None, true))),
+            (0x18, Ok((TcpControl::Psh, true))),
+            (0x12, Ok((TcpControl::Syn, true))),
+            (0x11, Ok((TcpControl::Fin, true))),
+            (0x19, Ok((TcpControl::Fin, true))), // FIN|PSH|ACK: PSH not kept
+            (0x04, Ok((TcpControl::Rst, false))),
+            (0x03, Err(Error::Unsupported)), // SYN|FIN
+            (0x06, Err(Error::Unsupported)), // SYN|RST
+            (0x05, Err(Error::Unsupported)), // FIN|RST
+        ];
+        for (flags, expected) in cases {
+            let mut buf = DATA;
+            buf[13] = flags;
+            refill(&mut buf);
+            let got = parse(&buf).map(|r| (r.control, r.ack_number.is_some()));
+            assert_eq!(got, expected, "flags {flags:#04x}");
+        }
+        assert_eq!(TcpControl::Syn.seq_len() + TcpControl::Fin.seq_len(), 2);
+        assert_eq!(TcpControl::Rst.seq_len() + TcpControl::Psh.seq_len(), 0);
+        assert_eq!(TcpControl::default(), TcpControl::None);
+    }
+
+    #[test]
+    fn segment_len_counts_syn_and_fin() {
+        let mut buf = DATA;
+        let mut packet = TcpPacket::new_checked(&mut buf[..]).unwrap();
+        packet.set_fin(true);
+        assert_eq!(packet.segment_len(), HTTP.len() + 1);
+        packet.set_syn(true);
+        assert_eq!(packet.segment_len(), HTTP.len() + 2);
+        let mut repr = data_repr();
+        repr.control = TcpControl::Fin;
+        assert_eq!(repr.segment_len(), HTTP.len() + 1);
+    }
+
+    #[test]
+    fn check_len_errors() {
+        for len in 0..HEADER_LEN {
+            assert_eq!(
+                TcpPacket::new_checked(&DATA[..len]).err(),
+                Some(Error::Truncated)
+            );
+            let packet = TcpPacket::new_unchecked(&DATA[..len]);
+            assert_eq!(TcpRepr::parse(&packet, SRC, DST), Err(Error::Truncated));
+        }
+        // Cut inside the options.
+        for len in HEADER_LEN..40 {
+            assert_eq!(
+                TcpPacket::new_checked(&SYN[..len]).err(),
+                Some(Error::Truncated)
+            );
+        }
+        for offset in 0..5u8 {
+            let mut buf = DATA;
+            buf[12] = offset << 4;
+            assert_eq!(
+                TcpPacket::new_checked(&buf[..]).err(),
+                Some(Error::BadHeaderLen)
+            );
+        }
+        let mut buf = SYN;
+        buf[12] = 0xf0; // 60 bytes of header in a 40-byte buffer
+        assert_eq!(
+            TcpPacket::new_checked(&buf[..]).err(),
+            Some(Error::Truncated)
+        );
+        // A payload cut short is not detectable here: only the checksum fails.
+        assert_eq!(parse(&DATA[..60]), Err(Error::BadChecksum));
+    }
+
+    #[test]
+    fn bad_checksum_is_refused() {
+        let mut buf = DATA;
+        buf[40] ^= 0x01;
+        assert!(!TcpPacket::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum(SRC, DST));
+        assert_eq!(parse(&buf), Err(Error::BadChecksum));
+        let packet = TcpPacket::new_checked(&DATA[..]).unwrap();
+        let other: IpAddr = Ipv4Addr::new(198, 51, 100, 21).into();
+        assert_eq!(TcpRepr::parse(&packet, SRC, other), Err(Error::BadChecksum));
+    }
+
+    prop_compose! {
+        fn any_repr()(
+            (src_port, dst_port, seq_number) in any::<(u16, u16, u32)>(),
+            ((ack_number, window_len), control) in (any::<(Option<u32>, u16)>(), 0..5usize),
+            window_scale in proptest::option::of(0..=14u8),
+            (max_seg_size, sack_permitted) in any::<(Option<u16>, bool)>(),
+            (sack_ranges, timestamp) in any::<([Option<(u32, u32)>; 3], Option<(u32, u32)>)>(),
+        ) -> TcpRepr<'static> {
+            let controls = [TcpControl::None, TcpControl::Psh, TcpControl::Syn, TcpControl::Fin, TcpControl::Rst];
+            TcpRepr {
+                src_port, dst_port, control: controls[control], seq_number, ack_number, window_len,
+                window_scale, max_seg_size, sack_permitted, sack_ranges, timestamp, payload: &[],
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..96)) {
+            if let Ok(packet) = TcpPacket::new_checked(&data[..]) {
+                let _ = (packet.src_port(), packet.dst_port(), packet.seq_number());
+                let _ = (packet.ack_number(), packet.header_len(), packet.window_len());
+                let _ = (packet.fin(), packet.syn(), packet.rst(), packet.psh(), packet.ack());
+                let _ = (packet.urg(), packet.ece(), packet.cwr(), packet.urgent_at());
+                let _ = (packet.checksum(), packet.options(), packet.payload());
+                let _ = (packet.segment_len(), packet.verify_checksum(SRC, DST));
+                prop_assert!(packet.options_iter().count() <= packet.options().len());
+                let _ = TcpRepr::parse(&packet, SRC, DST);
+            }
+            // With the checksum made valid, parse gets past it to the options and flags.
+            let mut fixed = data.clone();
+            if TcpPacket::new_checked(&fixed[..]).is_ok() {
+                refill(&mut fixed);
+                if let Ok(repr) = parse(&fixed) {
+                    prop_assert_eq!(repr.payload, TcpPacket::new_unchecked(&fixed[..]).into_payload());
+                }
+            }
+            for start in 0..data.len().min(8) {
+                if let Ok((rest, option)) = TcpOption::parse(&data[start..]) {
+                    prop_assert!(rest.len() < data.len() - start);
+                    let _ = option.buffer_len();
+                }
+            }
+        }
+
+        #[test]
+        fn repr_round_trips(
+            base in any_repr(),
+            payload in proptest::collection::vec(any::<u8>(), 0..32),
+            v6 in any::<bool>(),
+        ) {
+            let (src, dst) = if v6 { (SRC6, DST6) } else { (SRC, DST) };
+            let repr = TcpRepr { payload: &payload, ..base };
+            prop_assert!(repr.header_len() <= MAX_HEADER_LEN && repr.header_len() % 4 == 0);
+            let buf = emit(&repr, src, dst);
+            let parsed = TcpRepr::parse(&TcpPacket::new_checked(&buf[..]).unwrap(), src, dst);
+            let parsed = parsed.unwrap();
+            // Only trailing SACK blocks that do not fit may be lost.
+            prop_assert_eq!(TcpRepr { sack_ranges: parsed.sack_ranges, ..repr }, parsed);
+            let kept = parsed.sack_ranges.iter().flatten();
+            prop_assert!(repr.sack_ranges.iter().flatten().take(kept.clone().count()).eq(kept));
+        }
+    }
+}
