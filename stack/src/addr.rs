@@ -48,6 +48,8 @@ macro_rules! prefix_types {
             len: u8,
         }
 
+        // `len` is the prefix length, not a size: there is nothing to be empty.
+        #[allow(clippy::len_without_is_empty)]
         impl $prefix {
             /// The address width in bits.
             pub const WIDTH: u8 = $width;
@@ -144,6 +146,8 @@ macro_rules! prefix_types {
             len: u8,
         }
 
+        // `len` is the subnet length, not a size.
+        #[allow(clippy::len_without_is_empty)]
         impl $cidr {
             /// An interface address; fails when `len` is too long.
             pub fn new(addr: $addr, len: u8) -> Result<Self, AddrError> {

@@ -290,11 +290,12 @@ impl NeighborCache {
         }
     }
 
-    fn insert(&mut self, n: Neighbor) -> Result<NeighborHandle, Neighbor> {
+    /// Stores an entry; `None` (the entry dropped) when the table is full.
+    fn insert(&mut self, n: Neighbor) -> Option<NeighborHandle> {
         let key = (n.port, n.addr);
-        let h = self.slab.insert(n)?;
+        let h = self.slab.insert(n).ok()?;
         self.index.insert(key, h);
-        Ok(h)
+        Some(h)
     }
 
     fn remove(&mut self, h: NeighborHandle, released: &mut Vec<Frame>) {
@@ -320,7 +321,7 @@ impl NeighborCache {
             pending: Default::default(),
             pending_len: 0,
         };
-        self.insert(n).is_ok()
+        self.insert(n).is_some()
     }
 
     /// Removes the entry for `(port, addr)`; queued packets are dropped.
@@ -362,6 +363,9 @@ impl NeighborCache {
     ) -> (Resolve, Option<NeighborHandle>) {
         let h = match hint.filter(|h| self.slab.contains(*h)).or_else(|| self.find(port, addr)) {
             Some(h) => h,
+            None if self.slab.len() >= self.slab.capacity() => {
+                return (Resolve::Dropped(frame, ResolveDrop::TableFull), None);
+            }
             None => {
                 let at = now + self.config.retrans_time;
                 let mut n = Neighbor {
@@ -376,16 +380,10 @@ impl NeighborCache {
                 };
                 n.pending[0] = Some(frame);
                 n.pending_len = 1;
-                return match self.insert(n) {
-                    Ok(h) => {
-                        self.arm(at);
-                        (Resolve::Queued(Solicit::Multicast { port, addr }), Some(h))
-                    }
-                    Err(mut n) => {
-                        let f = n.pending[0].take().expect("just queued");
-                        (Resolve::Dropped(f, ResolveDrop::TableFull), None)
-                    }
-                };
+                // Cannot fail: the capacity was checked above.
+                let h = self.insert(n);
+                self.arm(at);
+                return (Resolve::Queued(Solicit::Multicast { port, addr }), h);
             }
         };
         let limit = self.config.pending_limit;
@@ -453,7 +451,7 @@ impl NeighborCache {
                     pending: Default::default(),
                     pending_len: 0,
                 };
-                if self.insert(n).is_ok() {
+                if self.insert(n).is_some() {
                     self.arm(now + gc);
                 }
                 return Some(mac);
