@@ -350,6 +350,39 @@ impl NeighborCache {
         }
     }
 
+    /// The fast path of [`NeighborCache::resolve`]: the MAC to send to now, when the entry
+    /// has one (a STALE entry moves to DELAY, RFC 4861 §7.3.3), without touching the
+    /// frame. `None` means the caller must take the slow path.
+    #[inline]
+    pub fn ready(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        addr: IpAddr,
+        hint: Option<NeighborHandle>,
+    ) -> Option<(EthernetAddress, NeighborHandle)> {
+        let h = match hint {
+            Some(h) if self.slab.contains(h) => h,
+            _ => self.find(port, addr)?,
+        };
+        let delay = self.config.delay_first_probe;
+        let n = self.slab.get_mut(h)?;
+        match n.state {
+            NeighborState::Reachable
+            | NeighborState::Static
+            | NeighborState::Delay
+            | NeighborState::Probe => Some((n.mac, h)),
+            NeighborState::Stale => {
+                n.state = NeighborState::Delay;
+                n.deadline = now + delay;
+                let (mac, at) = (n.mac, n.deadline);
+                self.arm(at);
+                Some((mac, h))
+            }
+            NeighborState::Incomplete | NeighborState::Failed => None,
+        }
+    }
+
     /// Where to send a packet for `addr` on `port` at `now`. A packet that must wait is
     /// taken into the entry's queue; `hint` is a cached handle to try before hashing.
     #[inline]

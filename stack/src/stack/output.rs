@@ -9,7 +9,7 @@ use crate::addr::v6;
 use crate::counters::DropReason;
 use crate::iface::PortId;
 use crate::mem::Frame;
-use crate::neighbor::{Resolve, ResolveDrop, Solicit};
+use crate::neighbor::{NeighborHandle, Resolve, ResolveDrop, Solicit};
 use crate::route::NextHop;
 use crate::time::Instant;
 use crate::wire::arp::{ArpOperation, ArpPacket, ArpRepr};
@@ -49,6 +49,20 @@ impl Stack {
     #[inline]
     pub(super) fn transmit_via(&mut self, now: Instant, port: PortId, addr: IpAddr, hop_id: Option<u32>, frame: Frame) {
         let hint = hop_id.and_then(|id| self.adjacency.get(id as usize).copied().flatten());
+        if let Some((mac, h)) = self.neighbors.ready(now, port, addr, hint) {
+            if let Some(slot) = hop_id.and_then(|id| self.adjacency.get_mut(id as usize)) {
+                *slot = Some(h);
+            }
+            let mut frame = frame;
+            frame.data_mut()[..6].copy_from_slice(&mac.0);
+            return self.enqueue_tx(port, frame);
+        }
+        self.resolve_slow(now, port, addr, hop_id, hint, frame);
+    }
+
+    /// Address resolution when the neighbor has no usable MAC yet.
+    #[cold]
+    fn resolve_slow(&mut self, now: Instant, port: PortId, addr: IpAddr, hop_id: Option<u32>, hint: Option<NeighborHandle>, frame: Frame) {
         let (res, handle) = self.neighbors.resolve(now, port, addr, hint, frame);
         if let (Some(id), Some(h)) = (hop_id, handle) {
             if let Some(slot) = self.adjacency.get_mut(id as usize) {
