@@ -82,7 +82,7 @@ impl Drop for HeapMemory {
 /// Frame size and headroom of a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolConfig {
-    /// Bytes per frame, a power of two from 512 to 65536 (2048 by default).
+    /// Bytes per frame, a power of two from 512 to 32768 (2048 by default).
     pub frame_size: u32,
     /// Bytes kept free before the data of a fresh frame (256 by default, at least 128).
     pub headroom: u32,
@@ -97,7 +97,7 @@ impl Default for PoolConfig {
 /// Why a pool could not be made, or a frame operation was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PoolError {
-    /// `frame_size` is not a power of two in 512..=65536.
+    /// `frame_size` is not a power of two in 512..=32768.
     BadFrameSize(u32),
     /// `headroom` is under 128 or leaves less than 256 bytes of frame.
     BadHeadroom(u32),
@@ -115,7 +115,7 @@ impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PoolError::BadFrameSize(s) => {
-                write!(f, "frame size {s} is not a power of two between 512 and 65536")
+                write!(f, "frame size {s} is not a power of two between 512 and 32768")
             }
             PoolError::BadHeadroom(h) => {
                 write!(f, "headroom {h} must be at least 128 and leave 256 bytes of frame")
@@ -157,7 +157,7 @@ impl FramePool {
     /// A pool over `memory`; every whole frame in the region starts free.
     pub fn new(memory: impl FrameMemory, config: PoolConfig) -> Result<Self, PoolError> {
         let fs = config.frame_size;
-        if !fs.is_power_of_two() || !(512..=65536).contains(&fs) {
+        if !fs.is_power_of_two() || !(512..=32768).contains(&fs) {
             return Err(PoolError::BadFrameSize(fs));
         }
         if config.headroom < 128 || config.headroom + 256 > fs {
@@ -201,7 +201,7 @@ impl FramePool {
             Some(index) => Some(Frame {
                 pool: self.inner.clone(),
                 index,
-                head: self.inner.headroom,
+                head: self.inner.headroom as u16,
                 len: 0,
             }),
             None => {
@@ -218,7 +218,7 @@ impl FramePool {
     /// `raw` must come from `into_raw` on a frame of this pool, and be reclaimed at most
     /// once; otherwise two handles would own the same memory.
     pub unsafe fn from_raw(&self, raw: RawFrame) -> Frame {
-        Frame { pool: self.inner.clone(), index: raw.index, head: raw.head, len: raw.len }
+        Frame { pool: self.inner.clone(), index: raw.index, head: raw.head as u16, len: raw.len as u16 }
     }
 
     /// Reclaims the frame whose chunk contains byte `offset` of the region, with its data
@@ -231,10 +231,10 @@ impl FramePool {
     pub unsafe fn from_offset(&self, offset: u64, len: u32) -> Option<Frame> {
         let index = (offset >> self.inner.shift) as u32;
         let head = (offset & u64::from(self.inner.frame_size - 1)) as u32;
-        if index >= self.inner.frames || head + len > self.inner.frame_size {
+        if index >= self.inner.frames || head.checked_add(len)? > self.inner.frame_size {
             return None;
         }
-        Some(Frame { pool: self.inner.clone(), index, head, len })
+        Some(Frame { pool: self.inner.clone(), index, head: head as u16, len: len as u16 })
     }
 
     /// Total frames in the pool.
@@ -295,11 +295,14 @@ pub struct RawFrame {
 }
 
 /// An owned frame: a window of data inside one chunk of a pool.
+///
+/// 16 bytes, so that moving a frame between stages is one vector register: the receive
+/// path moves every frame several times per batch.
 pub struct Frame {
     pool: Arc<PoolInner>,
     index: u32,
-    head: u32,
-    len: u32,
+    head: u16,
+    len: u16,
 }
 
 impl Frame {
@@ -362,13 +365,13 @@ impl Frame {
     /// Bytes free after the data.
     #[inline]
     pub fn tailroom(&self) -> usize {
-        (self.pool.frame_size - self.head - self.len) as usize
+        self.pool.frame_size as usize - self.head as usize - self.len as usize
     }
 
     /// Most data the frame can hold with its current start.
     #[inline]
     pub fn capacity(&self) -> usize {
-        (self.pool.frame_size - self.head) as usize
+        self.pool.frame_size as usize - self.head as usize
     }
 
     /// Grows the data by `n` bytes at the front and returns them.
@@ -377,8 +380,8 @@ impl Frame {
         if n > self.head as usize {
             return Err(PoolError::NoRoom);
         }
-        self.head -= n as u32;
-        self.len += n as u32;
+        self.head -= n as u16;
+        self.len += n as u16;
         Ok(&mut self.data_mut()[..n])
     }
 
@@ -388,8 +391,8 @@ impl Frame {
         if n > self.len as usize {
             return Err(PoolError::NoRoom);
         }
-        self.head += n as u32;
-        self.len -= n as u32;
+        self.head += n as u16;
+        self.len -= n as u16;
         Ok(())
     }
 
@@ -400,7 +403,7 @@ impl Frame {
             return Err(PoolError::NoRoom);
         }
         let old = self.len as usize;
-        self.len += n as u32;
+        self.len += n as u16;
         Ok(&mut self.data_mut()[old..])
     }
 
@@ -410,7 +413,7 @@ impl Frame {
         if len > self.capacity() {
             return Err(PoolError::NoRoom);
         }
-        self.len = len as u32;
+        self.len = len as u16;
         Ok(())
     }
 
@@ -418,14 +421,14 @@ impl Frame {
     #[inline]
     pub fn truncate(&mut self, len: usize) {
         if len < self.len as usize {
-            self.len = len as u32;
+            self.len = len as u16;
         }
     }
 
     /// Empties the data and restores the pool's headroom.
     #[inline]
     pub fn reset(&mut self) {
-        self.head = self.pool.headroom;
+        self.head = self.pool.headroom as u16;
         self.len = 0;
     }
 
@@ -444,7 +447,7 @@ impl Frame {
     /// Gives up ownership without returning the chunk to the pool (a device now owns
     /// it); [`FramePool::from_raw`] takes it back.
     pub fn into_raw(self) -> RawFrame {
-        let raw = RawFrame { index: self.index, head: self.head, len: self.len };
+        let raw = RawFrame { index: self.index, head: u32::from(self.head), len: u32::from(self.len) };
         // Dropping only the Arc: the chunk stays out of the free list.
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used again, so the Arc is dropped exactly once.
@@ -477,6 +480,12 @@ mod tests {
 
     fn pool(frames: u32) -> FramePool {
         FramePool::with_frames(frames, PoolConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn frame_handle_is_sixteen_bytes() {
+        assert_eq!(core::mem::size_of::<Frame>(), 16);
+        assert_eq!(core::mem::size_of::<Option<Frame>>(), 16);
     }
 
     #[test]
