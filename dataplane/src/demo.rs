@@ -10,8 +10,8 @@ use drivers::MemLink;
 use stack::stack::IcmpErrorKind;
 use stack::wire::EthernetAddress;
 use stack::{
-    Duration, EchoRequest, Event, FramePool, Instant, InterfaceConfig, PoolConfig, PortId, RouteTarget, Stack,
-    StackConfig,
+    Duration, EchoRequest, Event, FramePool, Instant, InterfaceConfig, PoolConfig, PortId,
+    RouteTarget, Stack, StackConfig,
 };
 
 /// One node: a stack and the link ends on its ports.
@@ -37,23 +37,49 @@ fn addr(s: &str) -> IpAddr {
 impl Demo {
     /// h1 — r — h2, dual stack.
     pub fn new() -> Result<Demo, Box<dyn std::error::Error>> {
-        let mk = |name: &str, router: bool, seed: u64| -> Result<Stack, Box<dyn std::error::Error>> {
-            let pool = FramePool::with_frames(4096, PoolConfig::default())?;
-            let cfg = if router { StackConfig::router(name) } else { StackConfig::host(name) };
-            Ok(Stack::new(cfg, pool, seed))
-        };
+        let mk =
+            |name: &str, router: bool, seed: u64| -> Result<Stack, Box<dyn std::error::Error>> {
+                let pool = FramePool::with_frames(4096, PoolConfig::default())?;
+                let cfg = if router {
+                    StackConfig::router(name)
+                } else {
+                    StackConfig::host(name)
+                };
+                Ok(Stack::new(cfg, pool, seed))
+            };
         let mut h1 = mk("h1", false, 1)?;
         let mut r = mk("r", true, 2)?;
         let mut h2 = mk("h2", false, 3)?;
-        let iface = |name: &str, mac: u8, v4: &str, v6: &str| -> Result<InterfaceConfig, Box<dyn std::error::Error>> {
-            Ok(InterfaceConfig::new(name, EthernetAddress([0x02, 0, 0, 0, 0, mac]))
-                .with_ipv4(v4.parse()?)
-                .with_ipv6(v6.parse()?))
+        let iface = |name: &str,
+                     mac: u8,
+                     v4: &str,
+                     v6: &str|
+         -> Result<InterfaceConfig, Box<dyn std::error::Error>> {
+            Ok(
+                InterfaceConfig::new(name, EthernetAddress([0x02, 0, 0, 0, 0, mac]))
+                    .with_ipv4(v4.parse()?)
+                    .with_ipv6(v6.parse()?),
+            )
         };
-        let h1p = h1.add_port(iface("h1-eth0", 0x11, "198.51.100.2/24", "2001:db8:1::2/64")?)?;
-        let r0 = r.add_port(iface("r-eth0", 0x21, "198.51.100.1/24", "2001:db8:1::1/64")?)?;
+        let h1p = h1.add_port(iface(
+            "h1-eth0",
+            0x11,
+            "198.51.100.2/24",
+            "2001:db8:1::2/64",
+        )?)?;
+        let r0 = r.add_port(iface(
+            "r-eth0",
+            0x21,
+            "198.51.100.1/24",
+            "2001:db8:1::1/64",
+        )?)?;
         let r1 = r.add_port(iface("r-eth1", 0x22, "203.0.113.1/24", "2001:db8:2::1/64")?)?;
-        let h2p = h2.add_port(iface("h2-eth0", 0x31, "203.0.113.2/24", "2001:db8:2::2/64")?)?;
+        let h2p = h2.add_port(iface(
+            "h2-eth0",
+            0x31,
+            "203.0.113.2/24",
+            "2001:db8:2::2/64",
+        )?)?;
         h1.add_route("0.0.0.0/0".parse()?, RouteTarget::Via(addr("198.51.100.1")))?;
         h1.add_route("::/0".parse()?, RouteTarget::Via(addr("2001:db8:1::1")))?;
         h2.add_route("0.0.0.0/0".parse()?, RouteTarget::Via(addr("203.0.113.1")))?;
@@ -62,9 +88,18 @@ impl Demo {
         let (c, d) = MemLink::pair(1024);
         Ok(Demo {
             nodes: vec![
-                Node { stack: h1, links: vec![(h1p, a)] },
-                Node { stack: r, links: vec![(r0, b), (r1, c)] },
-                Node { stack: h2, links: vec![(h2p, d)] },
+                Node {
+                    stack: h1,
+                    links: vec![(h1p, a)],
+                },
+                Node {
+                    stack: r,
+                    links: vec![(r0, b), (r1, c)],
+                },
+                Node {
+                    stack: h2,
+                    links: vec![(h2p, d)],
+                },
             ],
             now: Instant::from_secs(1),
             rx: Vec::with_capacity(64),
@@ -94,7 +129,12 @@ impl Demo {
                 }
             }
             self.now += STEP;
-            if !moved && self.nodes.iter().all(|n| n.links.iter().all(|(_, l)| l.rx_pending() == 0)) {
+            if !moved
+                && self
+                    .nodes
+                    .iter()
+                    .all(|n| n.links.iter().all(|(_, l)| l.rx_pending() == 0))
+            {
                 // Quiet: jump to the next timer, if one is due within the limit.
                 let next = self.nodes.iter().filter_map(|n| n.stack.poll_at()).min();
                 match next {
@@ -115,7 +155,13 @@ impl Demo {
         let mut received = 0;
         for seq in 1..=count {
             let sent_at = self.now;
-            let req = EchoRequest { dst: addr(dst), ident: 0x1d, seq, data_len: 56, ttl: None };
+            let req = EchoRequest {
+                dst: addr(dst),
+                ident: 0x1d,
+                seq,
+                data_len: 56,
+                ttl: None,
+            };
             if let Err(e) = self.nodes[0].stack.send_echo_request(self.now, req) {
                 let _ = writeln!(out, "  seq={seq}: not sent: {e}");
                 continue;
@@ -123,7 +169,14 @@ impl Demo {
             self.settle(Duration::from_secs(5));
             for e in self.events(0) {
                 match e {
-                    Event::EchoReply { at, from, seq, len, ttl, .. } => {
+                    Event::EchoReply {
+                        at,
+                        from,
+                        seq,
+                        len,
+                        ttl,
+                        ..
+                    } => {
                         received += 1;
                         let _ = writeln!(
                             out,
@@ -146,15 +199,30 @@ impl Demo {
         let _ = writeln!(out, "h1$ traceroute -I {dst}");
         for ttl in 1..=8u8 {
             let sent_at = self.now;
-            let req = EchoRequest { dst: addr(dst), ident: 0x7e, seq: u16::from(ttl), data_len: 32, ttl: Some(ttl) };
-            if self.nodes[0].stack.send_echo_request(self.now, req).is_err() {
+            let req = EchoRequest {
+                dst: addr(dst),
+                ident: 0x7e,
+                seq: u16::from(ttl),
+                data_len: 32,
+                ttl: Some(ttl),
+            };
+            if self.nodes[0]
+                .stack
+                .send_echo_request(self.now, req)
+                .is_err()
+            {
                 break;
             }
             self.settle(Duration::from_secs(5));
             let mut done = false;
             for e in self.events(0) {
                 match e {
-                    Event::IcmpError { at, from, kind: IcmpErrorKind::TimeExceeded, .. } => {
+                    Event::IcmpError {
+                        at,
+                        from,
+                        kind: IcmpErrorKind::TimeExceeded,
+                        ..
+                    } => {
                         let _ = writeln!(out, "  {ttl}  {from}  {:?}", at - sent_at);
                     }
                     Event::EchoReply { at, from, .. } => {
@@ -182,7 +250,13 @@ impl Demo {
         ns.sort_by_key(|n| (n.port, n.addr));
         for n in ns {
             let port = &s.ports()[usize::from(n.port.0)].config().name;
-            let _ = writeln!(out, "  {:<16} dev {port:<8} lladdr {}  {}", n.addr, n.mac, n.state.name());
+            let _ = writeln!(
+                out,
+                "  {:<16} dev {port:<8} lladdr {}  {}",
+                n.addr,
+                n.mac,
+                n.state.name()
+            );
         }
         let _ = writeln!(out, "{name}$ show routes");
         for r in s.routes().iter() {
@@ -247,12 +321,21 @@ mod tests {
         let out = Demo::new().unwrap().run();
         assert!(out.contains("3 sent, 3 received"), "{out}");
         assert!(out.contains("from 203.0.113.2: icmp_seq=1 ttl=63"), "{out}");
-        assert!(out.contains("from 2001:db8:2::2: icmp_seq=3 ttl=63"), "{out}");
+        assert!(
+            out.contains("from 2001:db8:2::2: icmp_seq=3 ttl=63"),
+            "{out}"
+        );
         assert!(out.contains("  1  198.51.100.1"), "{out}");
         assert!(out.contains("  2  203.0.113.2"), "{out}");
         assert!(out.contains("  1  2001:db8:1::1"), "{out}");
-        assert!(out.contains("from 198.51.100.1: destination unreachable (code 0)"), "{out}");
-        assert!(out.contains("from 198.51.100.1: destination unreachable (code 1)"), "{out}");
+        assert!(
+            out.contains("from 198.51.100.1: destination unreachable (code 0)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("from 198.51.100.1: destination unreachable (code 1)"),
+            "{out}"
+        );
         assert!(out.contains("lladdr 02:00:00:00:00:11"), "{out}");
         // Deterministic: the same run gives the same transcript.
         assert_eq!(out, Demo::new().unwrap().run());

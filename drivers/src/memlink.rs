@@ -58,8 +58,16 @@ impl MemLink {
         let a = Arc::new(Direction::new(capacity));
         let b = Arc::new(Direction::new(capacity));
         (
-            MemLink { tx: a.clone(), rx: b.clone(), loss: None },
-            MemLink { tx: b, rx: a, loss: None },
+            MemLink {
+                tx: a.clone(),
+                rx: b.clone(),
+                loss: None,
+            },
+            MemLink {
+                tx: b,
+                rx: a,
+                loss: None,
+            },
         )
     }
 

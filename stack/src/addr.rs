@@ -71,12 +71,18 @@ macro_rules! prefix_types {
                     return Err(AddrError::PrefixTooLong { len, max: $width });
                 }
                 let bits = <$bits>::from(addr) & Self::mask_bits(len);
-                Ok(Self { addr: <$addr>::from(bits), len })
+                Ok(Self {
+                    addr: <$addr>::from(bits),
+                    len,
+                })
             }
 
             /// The default route (length zero).
             pub const fn default_route() -> Self {
-                Self { addr: <$addr>::from_bits(0), len: 0 }
+                Self {
+                    addr: <$addr>::from_bits(0),
+                    len: 0,
+                }
             }
 
             /// The network address.
@@ -299,7 +305,21 @@ pub mod v6 {
     /// The link-local address derived from a MAC by modified EUI-64 (RFC 4291 App. A).
     pub fn link_local_from_mac(mac: [u8; 6]) -> Ipv6Addr {
         Ipv6Addr::from([
-            0xfe, 0x80, 0, 0, 0, 0, 0, 0, mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4],
+            0xfe,
+            0x80,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            mac[0] ^ 0x02,
+            mac[1],
+            mac[2],
+            0xff,
+            0xfe,
+            mac[3],
+            mac[4],
             mac[5],
         ])
     }
@@ -323,7 +343,10 @@ mod tests {
         assert!("2001:db8::/129".parse::<Ipv6Prefix>().is_err());
         assert!("2001:db8::/32".parse::<Ipv6Prefix>().is_ok());
         assert!("banana/3".parse::<Ipv4Prefix>().is_err());
-        assert_eq!("0.0.0.0/0".parse::<Ipv4Prefix>().unwrap(), Ipv4Prefix::default_route());
+        assert_eq!(
+            "0.0.0.0/0".parse::<Ipv4Prefix>().unwrap(),
+            Ipv4Prefix::default_route()
+        );
     }
 
     #[test]
@@ -342,7 +365,10 @@ mod tests {
     #[test]
     fn ipv6_helpers() {
         let a: Ipv6Addr = "2001:db8::12:3456".parse().unwrap();
-        assert_eq!(v6::solicited_node(a), "ff02::1:ff12:3456".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            v6::solicited_node(a),
+            "ff02::1:ff12:3456".parse::<Ipv6Addr>().unwrap()
+        );
         let ll = v6::link_local_from_mac([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
         assert_eq!(ll, "fe80::5eff:fe10:1".parse::<Ipv6Addr>().unwrap());
         assert!(v6::is_link_local(ll));

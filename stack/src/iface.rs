@@ -37,7 +37,13 @@ pub struct InterfaceConfig {
 impl InterfaceConfig {
     /// A port with MTU 1500 and no addresses.
     pub fn new(name: impl Into<String>, mac: EthernetAddress) -> Self {
-        InterfaceConfig { name: name.into(), mac, mtu: 1500, ipv4: Vec::new(), ipv6: Vec::new() }
+        InterfaceConfig {
+            name: name.into(),
+            mac,
+            mtu: 1500,
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+        }
     }
 
     /// Adds an IPv4 address.

@@ -138,7 +138,10 @@ impl Neighbor {
         self.pending_len as usize
     }
     fn has_mac(&self) -> bool {
-        !matches!(self.state, NeighborState::Incomplete | NeighborState::Failed)
+        !matches!(
+            self.state,
+            NeighborState::Incomplete | NeighborState::Failed
+        )
     }
     fn take_pending(&mut self, out: &mut Vec<Frame>) {
         for slot in self.pending.iter_mut().take(self.pending_len as usize) {
@@ -201,8 +204,11 @@ pub enum ResolveDrop {
 /// What a received ARP/NDP message says about a neighbor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Update {
-    /// An answer to our solicitation (ARP reply to us, solicited NA).
+    /// An answer to our solicitation (ARP reply to us, solicited NA with O set).
     Solicited,
+    /// A solicited NA with the Override flag clear (anycast, proxies): confirms the
+    /// cached address but never replaces it (RFC 4861 §7.2.5).
+    SolicitedNoOverride,
     /// An unsolicited announcement that may override (gratuitous ARP, NA with O set).
     Override,
     /// An unsolicited advertisement without override (NA with O clear): RFC 4861 §7.2.5.
@@ -394,7 +400,10 @@ impl NeighborCache {
         hint: Option<NeighborHandle>,
         frame: Frame,
     ) -> (Resolve, Option<NeighborHandle>) {
-        let h = match hint.filter(|h| self.slab.contains(*h)).or_else(|| self.find(port, addr)) {
+        let h = match hint
+            .filter(|h| self.slab.contains(*h))
+            .or_else(|| self.find(port, addr))
+        {
             Some(h) => h,
             None if self.slab.len() >= self.slab.capacity() => {
                 return (Resolve::Dropped(frame, ResolveDrop::TableFull), None);
@@ -425,9 +434,10 @@ impl NeighborCache {
             return (Resolve::Dropped(frame, ResolveDrop::TableFull), None);
         };
         match n.state {
-            NeighborState::Reachable | NeighborState::Static | NeighborState::Delay | NeighborState::Probe => {
-                (Resolve::Ready(frame, n.mac, Solicit::None), Some(h))
-            }
+            NeighborState::Reachable
+            | NeighborState::Static
+            | NeighborState::Delay
+            | NeighborState::Probe => (Resolve::Ready(frame, n.mac, Solicit::None), Some(h)),
             NeighborState::Stale => {
                 // RFC 4861 §7.3.3: first use of a STALE entry moves it to DELAY.
                 n.state = NeighborState::Delay;
@@ -500,7 +510,7 @@ impl NeighborCache {
         match (kind, n.state) {
             (_, NeighborState::Incomplete) | (_, NeighborState::Failed) => {
                 n.mac = mac;
-                if kind == Update::Solicited {
+                if matches!(kind, Update::Solicited | Update::SolicitedNoOverride) {
                     n.state = NeighborState::Reachable;
                     n.deadline = now + reachable;
                 } else {
@@ -510,14 +520,14 @@ impl NeighborCache {
                 n.probes = 0;
                 n.take_pending(released);
             }
-            (Update::NoOverride, _) if changed => {
+            (Update::NoOverride | Update::SolicitedNoOverride, _) if changed => {
                 // RFC 4861 §7.2.5: keep the old address, but suspect it.
                 if n.state == NeighborState::Reachable {
                     n.state = NeighborState::Stale;
                     n.deadline = now + gc;
                 }
             }
-            (Update::Solicited, _) => {
+            (Update::Solicited | Update::SolicitedNoOverride, _) => {
                 n.mac = mac;
                 n.state = NeighborState::Reachable;
                 n.deadline = now + reachable;
@@ -545,9 +555,13 @@ impl NeighborCache {
         let mut next = Instant::from_nanos(u64::MAX);
         let cfg = self.config;
         for i in 0..self.slab.slots_used() {
-            let Some(h) = self.slab.handle_at(i) else { continue };
+            let Some(h) = self.slab.handle_at(i) else {
+                continue;
+            };
             let reachable_stale_deadline = now + cfg.gc_stale_time;
-            let Some(n) = self.slab.get_mut(h) else { continue };
+            let Some(n) = self.slab.get_mut(h) else {
+                continue;
+            };
             if n.state == NeighborState::Static {
                 continue;
             }
@@ -561,7 +575,10 @@ impl NeighborCache {
                     if n.probes < cfg.max_multicast_solicit {
                         n.probes += 1;
                         n.deadline = now + cfg.retrans_time;
-                        solicit.push(Solicit::Multicast { port: n.port, addr: n.addr });
+                        solicit.push(Solicit::Multicast {
+                            port: n.port,
+                            addr: n.addr,
+                        });
                     } else {
                         n.state = NeighborState::Failed;
                         n.deadline = now + cfg.failed_hold;
@@ -576,13 +593,21 @@ impl NeighborCache {
                     n.state = NeighborState::Probe;
                     n.probes = 1;
                     n.deadline = now + cfg.retrans_time;
-                    solicit.push(Solicit::Unicast { port: n.port, addr: n.addr, mac: n.mac });
+                    solicit.push(Solicit::Unicast {
+                        port: n.port,
+                        addr: n.addr,
+                        mac: n.mac,
+                    });
                 }
                 NeighborState::Probe => {
                     if n.probes < cfg.max_unicast_solicit {
                         n.probes += 1;
                         n.deadline = now + cfg.retrans_time;
-                        solicit.push(Solicit::Unicast { port: n.port, addr: n.addr, mac: n.mac });
+                        solicit.push(Solicit::Unicast {
+                            port: n.port,
+                            addr: n.addr,
+                            mac: n.mac,
+                        });
                     } else {
                         remove = true;
                     }
@@ -635,17 +660,29 @@ mod tests {
         let (r, _) = c.resolve(t(0), P, ip(1), None, pool.alloc().unwrap());
         assert!(matches!(r, Resolve::Queued(Solicit::Multicast { .. })));
         // Second packet queues without a new solicitation; fourth overflows (limit 3).
-        assert!(matches!(c.resolve(t(1), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Queued(Solicit::None)));
-        assert!(matches!(c.resolve(t(2), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Queued(Solicit::None)));
+        assert!(matches!(
+            c.resolve(t(1), P, ip(1), None, pool.alloc().unwrap()).0,
+            Resolve::Queued(Solicit::None)
+        ));
+        assert!(matches!(
+            c.resolve(t(2), P, ip(1), None, pool.alloc().unwrap()).0,
+            Resolve::Queued(Solicit::None)
+        ));
         assert!(matches!(
             c.resolve(t(3), P, ip(1), None, pool.alloc().unwrap()).0,
             Resolve::Dropped(_, ResolveDrop::QueueFull)
         ));
         let mut released = Vec::new();
-        assert_eq!(c.update(t(10), P, ip(1), MAC, Update::Solicited, &mut released), Some(MAC));
+        assert_eq!(
+            c.update(t(10), P, ip(1), MAC, Update::Solicited, &mut released),
+            Some(MAC)
+        );
         assert_eq!(released.len(), 3);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Reachable));
-        assert!(matches!(c.resolve(t(11), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Ready(_, MAC, Solicit::None)));
+        assert!(matches!(
+            c.resolve(t(11), P, ip(1), None, pool.alloc().unwrap()).0,
+            Resolve::Ready(_, MAC, Solicit::None)
+        ));
     }
 
     #[test]
@@ -657,7 +694,11 @@ mod tests {
         assert!(sol.is_empty());
         c.poll(t(1000), &mut sol, &mut failed);
         c.poll(t(2000), &mut sol, &mut failed);
-        assert_eq!(sol.len(), 2, "two retransmissions after the first solicitation");
+        assert_eq!(
+            sol.len(),
+            2,
+            "two retransmissions after the first solicitation"
+        );
         assert!(failed.is_empty());
         c.poll(t(3000), &mut sol, &mut failed);
         assert_eq!(failed.len(), 1);
@@ -685,11 +726,22 @@ mod tests {
         c.poll(t(46_000), &mut sol, &mut failed);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Stale));
         // Use moves it to DELAY and still sends.
-        assert!(matches!(c.resolve(t(47_000), P, ip(1), None, pool.alloc().unwrap()).0, Resolve::Ready(_, MAC, _)));
+        assert!(matches!(
+            c.resolve(t(47_000), P, ip(1), None, pool.alloc().unwrap())
+                .0,
+            Resolve::Ready(_, MAC, _)
+        ));
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Delay));
         c.poll(t(52_000), &mut sol, &mut failed);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Probe));
-        assert_eq!(sol, vec![Solicit::Unicast { port: P, addr: ip(1), mac: MAC }]);
+        assert_eq!(
+            sol,
+            vec![Solicit::Unicast {
+                port: P,
+                addr: ip(1),
+                mac: MAC
+            }]
+        );
         // A reply confirms it.
         c.update(t(52_100), P, ip(1), MAC, Update::Solicited, &mut v);
         assert_eq!(state(&c, ip(1)), Some(NeighborState::Reachable));
@@ -715,7 +767,10 @@ mod tests {
         let (mut c, pool) = setup();
         let mut v = Vec::new();
         // Unknown address: unsolicited announcements create nothing.
-        assert_eq!(c.update(t(0), P, ip(3), MAC, Update::Override, &mut v), None);
+        assert_eq!(
+            c.update(t(0), P, ip(3), MAC, Update::Override, &mut v),
+            None
+        );
         assert!(c.is_empty());
         c.resolve(t(0), P, ip(3), None, pool.alloc().unwrap());
         c.update(t(0), P, ip(3), MAC, Update::Solicited, &mut v);
@@ -746,7 +801,10 @@ mod tests {
 
     #[test]
     fn full_table_refuses_new_entries() {
-        let cfg = NeighborConfig { capacity: 2, ..Default::default() };
+        let cfg = NeighborConfig {
+            capacity: 2,
+            ..Default::default()
+        };
         let mut c = NeighborCache::new(cfg, 1);
         let pool = FramePool::with_frames(8, PoolConfig::default()).unwrap();
         c.resolve(t(0), P, ip(1), None, pool.alloc().unwrap());

@@ -21,7 +21,10 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        RateLimitConfig { per_second: 10, burst: 10 }
+        RateLimitConfig {
+            per_second: 10,
+            burst: 10,
+        }
     }
 }
 
@@ -52,7 +55,12 @@ impl RateLimiter {
         RateLimiter {
             config,
             interval,
-            buckets: Box::new([Bucket { credit: 0, last: Instant::ZERO }; SLOTS]),
+            buckets: Box::new(
+                [Bucket {
+                    credit: 0,
+                    last: Instant::ZERO,
+                }; SLOTS],
+            ),
             hasher: rustc_hash::FxBuildHasher,
         }
     }
@@ -100,7 +108,10 @@ mod tests {
 
     #[test]
     fn burst_then_rate() {
-        let mut l = RateLimiter::new(RateLimitConfig { per_second: 10, burst: 5 });
+        let mut l = RateLimiter::new(RateLimitConfig {
+            per_second: 10,
+            burst: 5,
+        });
         let t = Instant::from_secs(100);
         let sent = (0..20).filter(|_| l.allow(t, a(1))).count();
         assert_eq!(sent, 5);
@@ -114,7 +125,10 @@ mod tests {
 
     #[test]
     fn destinations_are_independent() {
-        let mut l = RateLimiter::new(RateLimitConfig { per_second: 1, burst: 1 });
+        let mut l = RateLimiter::new(RateLimitConfig {
+            per_second: 1,
+            burst: 1,
+        });
         let t = Instant::from_secs(1);
         assert!(l.allow(t, a(1)));
         assert!(!l.allow(t, a(1)));
@@ -129,7 +143,10 @@ mod tests {
 
     #[test]
     fn zero_rate_sends_nothing() {
-        let mut l = RateLimiter::new(RateLimitConfig { per_second: 0, burst: 10 });
+        let mut l = RateLimiter::new(RateLimitConfig {
+            per_second: 0,
+            burst: 10,
+        });
         assert!(!l.allow(Instant::from_secs(1), a(1)));
     }
 }

@@ -764,7 +764,7 @@ fn no_icmp_error_for_a_link_layer_broadcast() {
         assert_eq!(r.stack.counters().total_drops(), 1, "to {dst}");
         r.assert_silent();
     }
-    // IPv6 over a broadcast MAC: the hop limit runs out, silently.
+    // IPv6 over a broadcast MAC: not forwarded either, so no hop-limit error.
     let mut r = Router::new();
     let frame = ethernet(
         EthernetAddress::BROADCAST,
@@ -773,7 +773,7 @@ fn no_icmp_error_for_a_link_layer_broadcast() {
         &udp6(HOST_V6, REMOTE_V6, 1, b"x"),
     );
     r.rx(P0, &frame);
-    r.assert_only_drop(P0, DropReason::TtlExpired);
+    r.assert_only_drop(P0, DropReason::BroadcastIgnored);
     r.assert_silent();
 }
 

@@ -14,7 +14,9 @@ use stack::addr::Ipv4Prefix;
 use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use stack::wire::udp::UdpPacket;
 use stack::wire::{EthernetAddress, IpProtocol};
-use stack::{Frame, FramePool, InterfaceConfig, IpPrefix, PoolConfig, RouteTarget, Stack, StackConfig};
+use stack::{
+    Frame, FramePool, InterfaceConfig, IpPrefix, PoolConfig, RouteTarget, Stack, StackConfig,
+};
 
 struct Counting;
 
@@ -79,16 +81,23 @@ fn forwarding_one_million_packets_allocates_nothing() {
     let pool = FramePool::with_frames(1024, PoolConfig::default()).unwrap();
     let mut r = Stack::new(StackConfig::router("r"), pool.clone(), 1);
     let p0 = r
-        .add_port(InterfaceConfig::new("p0", ROUTER_MAC).with_ipv4("198.51.100.1/24".parse().unwrap()))
+        .add_port(
+            InterfaceConfig::new("p0", ROUTER_MAC).with_ipv4("198.51.100.1/24".parse().unwrap()),
+        )
         .unwrap();
     let p1 = r
-        .add_port(InterfaceConfig::new("p1", EthernetAddress([2, 0, 0, 0, 1, 1])).with_ipv4("203.0.113.1/24".parse().unwrap()))
+        .add_port(
+            InterfaceConfig::new("p1", EthernetAddress([2, 0, 0, 0, 1, 1]))
+                .with_ipv4("203.0.113.1/24".parse().unwrap()),
+        )
         .unwrap();
     let gw: IpAddr = "203.0.113.2".parse().unwrap();
-    r.add_static_neighbor(p1, gw, EthernetAddress([2, 0, 0, 0, 2, 0])).unwrap();
+    r.add_static_neighbor(p1, gw, EthernetAddress([2, 0, 0, 0, 2, 0]))
+        .unwrap();
     for i in 0..10_000u32 {
         let prefix = Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap();
-        r.add_route(IpPrefix::V4(prefix), RouteTarget::Via(gw)).unwrap();
+        r.add_route(IpPrefix::V4(prefix), RouteTarget::Via(gw))
+            .unwrap();
     }
     let mut rx: Vec<Frame> = Vec::with_capacity(64);
     let mut tx: Vec<Frame> = Vec::with_capacity(64);
@@ -99,7 +108,11 @@ fn forwarding_one_million_packets_allocates_nothing() {
             for k in 0..32u32 {
                 let mut f = pool.alloc().expect("pool");
                 let i = sent + k;
-                packet(&mut f, Ipv4Addr::from(0x0a00_0000 + ((i % 10_000) << 8) + 7), i as u16);
+                packet(
+                    &mut f,
+                    Ipv4Addr::from(0x0a00_0000 + ((i % 10_000) << 8) + 7),
+                    i as u16,
+                );
                 rx.push(f);
             }
             r.receive_batch(now, p0, &mut rx);

@@ -90,7 +90,10 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        PoolConfig { frame_size: 2048, headroom: 256 }
+        PoolConfig {
+            frame_size: 2048,
+            headroom: 256,
+        }
     }
 }
 
@@ -115,10 +118,16 @@ impl fmt::Display for PoolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PoolError::BadFrameSize(s) => {
-                write!(f, "frame size {s} is not a power of two between 512 and 32768")
+                write!(
+                    f,
+                    "frame size {s} is not a power of two between 512 and 32768"
+                )
             }
             PoolError::BadHeadroom(h) => {
-                write!(f, "headroom {h} must be at least 128 and leave 256 bytes of frame")
+                write!(
+                    f,
+                    "headroom {h} must be at least 128 and leave 256 bytes of frame"
+                )
             }
             PoolError::BadRegion => f.write_str("memory region holds no whole frame"),
             PoolError::TooLarge => f.write_str("pool memory too large"),
@@ -189,7 +198,9 @@ impl FramePool {
 
     /// A pool of `frames` frames on the heap.
     pub fn with_frames(frames: u32, config: PoolConfig) -> Result<Self, PoolError> {
-        let len = (frames as usize).checked_mul(config.frame_size as usize).ok_or(PoolError::TooLarge)?;
+        let len = (frames as usize)
+            .checked_mul(config.frame_size as usize)
+            .ok_or(PoolError::TooLarge)?;
         FramePool::new(HeapMemory::new(len)?, config)
     }
 
@@ -218,7 +229,12 @@ impl FramePool {
     /// `raw` must come from `into_raw` on a frame of this pool, and be reclaimed at most
     /// once; otherwise two handles would own the same memory.
     pub unsafe fn from_raw(&self, raw: RawFrame) -> Frame {
-        Frame { pool: self.inner.clone(), index: raw.index, head: raw.head as u16, len: raw.len as u16 }
+        Frame {
+            pool: self.inner.clone(),
+            index: raw.index,
+            head: raw.head as u16,
+            len: raw.len as u16,
+        }
     }
 
     /// Reclaims the frame whose chunk contains byte `offset` of the region, with its data
@@ -234,7 +250,12 @@ impl FramePool {
         if index >= self.inner.frames || head.checked_add(len)? > self.inner.frame_size {
             return None;
         }
-        Some(Frame { pool: self.inner.clone(), index, head: head as u16, len: len as u16 })
+        Some(Frame {
+            pool: self.inner.clone(),
+            index,
+            head: head as u16,
+            len: len as u16,
+        })
     }
 
     /// Total frames in the pool.
@@ -309,7 +330,9 @@ impl Frame {
     #[inline]
     fn chunk_ptr(&self) -> *mut u8 {
         // SAFETY (of the arithmetic): index < frames, so the chunk lies inside the region.
-        self.pool.base.wrapping_add((self.index as usize) << self.pool.shift)
+        self.pool
+            .base
+            .wrapping_add((self.index as usize) << self.pool.shift)
     }
 
     /// The data.
@@ -339,9 +362,7 @@ impl Frame {
     #[inline]
     pub fn chunk_mut(&mut self) -> &mut [u8] {
         // SAFETY: as in `data_mut`, over the whole chunk this frame owns.
-        unsafe {
-            core::slice::from_raw_parts_mut(self.chunk_ptr(), self.pool.frame_size as usize)
-        }
+        unsafe { core::slice::from_raw_parts_mut(self.chunk_ptr(), self.pool.frame_size as usize) }
     }
 
     /// Length of the data.
@@ -447,7 +468,11 @@ impl Frame {
     /// Gives up ownership without returning the chunk to the pool (a device now owns
     /// it); [`FramePool::from_raw`] takes it back.
     pub fn into_raw(self) -> RawFrame {
-        let raw = RawFrame { index: self.index, head: u32::from(self.head), len: u32::from(self.len) };
+        let raw = RawFrame {
+            index: self.index,
+            head: u32::from(self.head),
+            len: u32::from(self.len),
+        };
         // Dropping only the Arc: the chunk stays out of the free list.
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used again, so the Arc is dropped exactly once.
@@ -490,10 +515,22 @@ mod tests {
 
     #[test]
     fn config_is_validated() {
-        let c = |frame_size, headroom| PoolConfig { frame_size, headroom };
-        assert_eq!(FramePool::with_frames(4, c(1000, 256)).unwrap_err(), PoolError::BadFrameSize(1000));
-        assert_eq!(FramePool::with_frames(4, c(2048, 64)).unwrap_err(), PoolError::BadHeadroom(64));
-        assert_eq!(FramePool::with_frames(4, c(512, 384)).unwrap_err(), PoolError::BadHeadroom(384));
+        let c = |frame_size, headroom| PoolConfig {
+            frame_size,
+            headroom,
+        };
+        assert_eq!(
+            FramePool::with_frames(4, c(1000, 256)).unwrap_err(),
+            PoolError::BadFrameSize(1000)
+        );
+        assert_eq!(
+            FramePool::with_frames(4, c(2048, 64)).unwrap_err(),
+            PoolError::BadHeadroom(64)
+        );
+        assert_eq!(
+            FramePool::with_frames(4, c(512, 384)).unwrap_err(),
+            PoolError::BadHeadroom(384)
+        );
         assert_eq!(
             FramePool::new(HeapMemory::new(1000).unwrap(), PoolConfig::default()).unwrap_err(),
             PoolError::BadRegion

@@ -66,7 +66,12 @@ impl<T> Slab<T> {
     /// A slab for at most `capacity` objects (at most `u32::MAX - 1`), allocated now.
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.min(NONE as usize - 1);
-        Slab { slots: Vec::with_capacity(capacity), capacity, free_head: NONE, len: 0 }
+        Slab {
+            slots: Vec::with_capacity(capacity),
+            capacity,
+            free_head: NONE,
+            len: 0,
+        }
     }
 
     /// Number of live objects.
@@ -90,7 +95,10 @@ impl<T> Slab<T> {
             let index = self.free_head;
             let slot = &mut self.slots[index as usize];
             let generation = match *slot {
-                Slot::Vacant { generation, next_free } => {
+                Slot::Vacant {
+                    generation,
+                    next_free,
+                } => {
                     self.free_head = next_free;
                     generation
                 }
@@ -99,16 +107,27 @@ impl<T> Slab<T> {
             };
             *slot = Slot::Occupied { generation, value };
             self.len += 1;
-            return Ok(SlabHandle { index, generation, _marker: PhantomData });
+            return Ok(SlabHandle {
+                index,
+                generation,
+                _marker: PhantomData,
+            });
         }
         if self.slots.len() >= self.capacity {
             return Err(value);
         }
         let index = self.slots.len() as u32;
         // Within the capacity reserved at construction: no reallocation.
-        self.slots.push(Slot::Occupied { generation: 0, value });
+        self.slots.push(Slot::Occupied {
+            generation: 0,
+            value,
+        });
         self.len += 1;
-        Ok(SlabHandle { index, generation: 0, _marker: PhantomData })
+        Ok(SlabHandle {
+            index,
+            generation: 0,
+            _marker: PhantomData,
+        })
     }
 
     /// Removes and returns the object, or `None` for a stale handle.
@@ -171,7 +190,11 @@ impl<T> Slab<T> {
     pub fn iter(&self) -> impl Iterator<Item = (SlabHandle<T>, &T)> + '_ {
         self.slots.iter().enumerate().filter_map(|(i, s)| match s {
             Slot::Occupied { generation, value } => Some((
-                SlabHandle { index: i as u32, generation: *generation, _marker: PhantomData },
+                SlabHandle {
+                    index: i as u32,
+                    generation: *generation,
+                    _marker: PhantomData,
+                },
                 value,
             )),
             Slot::Vacant { .. } => None,
@@ -181,9 +204,11 @@ impl<T> Slab<T> {
     /// The handle of the live object in slot `index`, if any.
     pub fn handle_at(&self, index: u32) -> Option<SlabHandle<T>> {
         match self.slots.get(index as usize)? {
-            Slot::Occupied { generation, .. } => {
-                Some(SlabHandle { index, generation: *generation, _marker: PhantomData })
-            }
+            Slot::Occupied { generation, .. } => Some(SlabHandle {
+                index,
+                generation: *generation,
+                _marker: PhantomData,
+            }),
             Slot::Vacant { .. } => None,
         }
     }
@@ -196,7 +221,10 @@ impl<T> Slab<T> {
 
 impl<T> fmt::Debug for Slab<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slab").field("len", &self.len).field("capacity", &self.capacity).finish()
+        f.debug_struct("Slab")
+            .field("len", &self.len)
+            .field("capacity", &self.capacity)
+            .finish()
     }
 }
 
@@ -238,7 +266,10 @@ mod tests {
         let hs: Vec<_> = (0..8).map(|i| s.insert(i).unwrap()).collect();
         s.remove(hs[2]);
         s.remove(hs[5]);
-        assert_eq!(s.iter().map(|(_, v)| *v).collect::<Vec<_>>(), vec![0, 1, 3, 4, 6, 7]);
+        assert_eq!(
+            s.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+            vec![0, 1, 3, 4, 6, 7]
+        );
         assert_eq!(s.insert(50).unwrap().index(), 5);
         assert_eq!(s.insert(20).unwrap().index(), 2);
         assert!(s.insert(99).is_err());

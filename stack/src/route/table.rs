@@ -202,7 +202,11 @@ impl RouteTable {
         Ok(old.map(|old| {
             let k = self.hops[old as usize].key;
             self.release(old);
-            Route { prefix, next_hop: k.hop, origin: k.origin }
+            Route {
+                prefix,
+                next_hop: k.hop,
+                origin: k.origin,
+            }
         }))
     }
 
@@ -218,7 +222,10 @@ impl RouteTable {
         for (prefix, hop) in &all {
             if let NextHop::Gateway { via, .. } = hop {
                 if matches!(prefix, IpPrefix::V4(_)) != via.is_ipv4() {
-                    return Err(RouteError::FamilyMismatch { prefix: *prefix, via: *via });
+                    return Err(RouteError::FamilyMismatch {
+                        prefix: *prefix,
+                        via: *via,
+                    });
                 }
             }
         }
@@ -258,7 +265,11 @@ impl RouteTable {
         .ok_or(RouteError::NotFound(prefix))?;
         let k = self.hops[old as usize].key;
         self.release(old);
-        Ok(Route { prefix, next_hop: k.hop, origin: k.origin })
+        Ok(Route {
+            prefix,
+            next_hop: k.hop,
+            origin: k.origin,
+        })
     }
 
     /// The route for exactly `prefix`.
@@ -268,7 +279,11 @@ impl RouteTable {
             IpPrefix::V6(p) => self.v6.get(p),
         }?;
         let k = self.hops[id as usize].key;
-        Some(Route { prefix, next_hop: k.hop, origin: k.origin })
+        Some(Route {
+            prefix,
+            next_hop: k.hop,
+            origin: k.origin,
+        })
     }
 
     /// The next-hop id of the longest match for `addr` (the fast path).
@@ -331,7 +346,11 @@ impl RouteTable {
         let v6 = self.v6.iter().map(|(p, id)| (IpPrefix::V6(p), id));
         v4.chain(v6).map(|(prefix, id)| {
             let k = self.hops[id as usize].key;
-            Route { prefix, next_hop: k.hop, origin: k.origin }
+            Route {
+                prefix,
+                next_hop: k.hop,
+                origin: k.origin,
+            }
         })
     }
 
@@ -388,16 +407,21 @@ mod tests {
     #[test]
     fn next_hops_are_shared_and_released() {
         let mut t = RouteTable::new();
-        let gw = NextHop::Gateway { port: PortId(1), via: "192.0.2.1".parse().unwrap() };
+        let gw = NextHop::Gateway {
+            port: PortId(1),
+            via: "192.0.2.1".parse().unwrap(),
+        };
         for i in 0..100u32 {
-            let prefix = IpPrefix::V4(Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap());
+            let prefix =
+                IpPrefix::V4(Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap());
             t.insert(prefix, gw, RouteOrigin::Static).unwrap();
         }
         assert_eq!(t.hop_ids.len(), 1);
         assert_eq!(t.len_v4(), 100);
         assert_eq!(t.route_for("10.0.5.9".parse().unwrap()), Some(gw));
         for i in 0..100u32 {
-            let prefix = IpPrefix::V4(Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap());
+            let prefix =
+                IpPrefix::V4(Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap());
             t.remove(prefix).unwrap();
         }
         assert!(t.hop_ids.is_empty());
@@ -407,23 +431,53 @@ mod tests {
     #[test]
     fn replace_and_remove_report_old_route() {
         let mut t = RouteTable::new();
-        assert!(t.insert(p("2001:db8::/32"), NextHop::Blackhole, RouteOrigin::Static).unwrap().is_none());
-        let old = t.insert(p("2001:db8::/32"), NextHop::Unreachable, RouteOrigin::Static).unwrap().unwrap();
+        assert!(t
+            .insert(p("2001:db8::/32"), NextHop::Blackhole, RouteOrigin::Static)
+            .unwrap()
+            .is_none());
+        let old = t
+            .insert(
+                p("2001:db8::/32"),
+                NextHop::Unreachable,
+                RouteOrigin::Static,
+            )
+            .unwrap()
+            .unwrap();
         assert_eq!(old.next_hop, NextHop::Blackhole);
-        assert_eq!(t.route_for("2001:db8::1".parse().unwrap()), Some(NextHop::Unreachable));
-        assert_eq!(t.remove(p("2001:db8::/32")).unwrap().next_hop, NextHop::Unreachable);
-        assert_eq!(t.remove(p("2001:db8::/32")), Err(RouteError::NotFound(p("2001:db8::/32"))));
+        assert_eq!(
+            t.route_for("2001:db8::1".parse().unwrap()),
+            Some(NextHop::Unreachable)
+        );
+        assert_eq!(
+            t.remove(p("2001:db8::/32")).unwrap().next_hop,
+            NextHop::Unreachable
+        );
+        assert_eq!(
+            t.remove(p("2001:db8::/32")),
+            Err(RouteError::NotFound(p("2001:db8::/32")))
+        );
         assert_eq!(t.route_for("2001:db8::1".parse().unwrap()), None);
     }
 
     #[test]
     fn bulk_extend_matches_inserts_and_keeps_last_duplicate() {
         let mut t = RouteTable::new();
-        t.insert(p("10.0.0.0/8"), NextHop::Blackhole, RouteOrigin::Static).unwrap();
+        t.insert(p("10.0.0.0/8"), NextHop::Blackhole, RouteOrigin::Static)
+            .unwrap();
         let hop = NextHop::Connected { port: PortId(1) };
         let routes = (0..1000u32)
-            .map(|i| (IpPrefix::V4(Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 12)), 20).unwrap()), hop))
-            .chain([(p("10.0.0.0/8"), NextHop::Unreachable), (p("10.0.0.0/8"), hop)]);
+            .map(|i| {
+                (
+                    IpPrefix::V4(
+                        Ipv4Prefix::new(Ipv4Addr::from(0x0a00_0000 | (i << 12)), 20).unwrap(),
+                    ),
+                    hop,
+                )
+            })
+            .chain([
+                (p("10.0.0.0/8"), NextHop::Unreachable),
+                (p("10.0.0.0/8"), hop),
+            ]);
         t.extend(routes, RouteOrigin::Static).unwrap();
         assert_eq!(t.len_v4(), 1001);
         assert_eq!(t.route_for("10.255.255.1".parse().unwrap()), Some(hop));
@@ -435,7 +489,10 @@ mod tests {
     #[test]
     fn family_mismatch_is_refused() {
         let mut t = RouteTable::new();
-        let hop = NextHop::Gateway { port: PortId(0), via: "2001:db8::1".parse().unwrap() };
+        let hop = NextHop::Gateway {
+            port: PortId(0),
+            via: "2001:db8::1".parse().unwrap(),
+        };
         assert!(matches!(
             t.insert(p("198.51.100.0/24"), hop, RouteOrigin::Static),
             Err(RouteError::FamilyMismatch { .. })
@@ -445,12 +502,28 @@ mod tests {
     #[test]
     fn longest_match_and_listing() {
         let mut t = RouteTable::new();
-        t.insert(p("0.0.0.0/0"), NextHop::Blackhole, RouteOrigin::Static).unwrap();
-        t.insert(p("198.51.100.0/24"), NextHop::Connected { port: PortId(2) }, RouteOrigin::Connected).unwrap();
-        t.insert(p("198.51.100.1/32"), NextHop::Local, RouteOrigin::Local).unwrap();
-        assert_eq!(t.route_for("198.51.100.1".parse().unwrap()), Some(NextHop::Local));
-        assert_eq!(t.route_for("198.51.100.2".parse().unwrap()), Some(NextHop::Connected { port: PortId(2) }));
-        assert_eq!(t.route_for("203.0.113.1".parse().unwrap()), Some(NextHop::Blackhole));
+        t.insert(p("0.0.0.0/0"), NextHop::Blackhole, RouteOrigin::Static)
+            .unwrap();
+        t.insert(
+            p("198.51.100.0/24"),
+            NextHop::Connected { port: PortId(2) },
+            RouteOrigin::Connected,
+        )
+        .unwrap();
+        t.insert(p("198.51.100.1/32"), NextHop::Local, RouteOrigin::Local)
+            .unwrap();
+        assert_eq!(
+            t.route_for("198.51.100.1".parse().unwrap()),
+            Some(NextHop::Local)
+        );
+        assert_eq!(
+            t.route_for("198.51.100.2".parse().unwrap()),
+            Some(NextHop::Connected { port: PortId(2) })
+        );
+        assert_eq!(
+            t.route_for("203.0.113.1".parse().unwrap()),
+            Some(NextHop::Blackhole)
+        );
         let listed: Vec<String> = t.iter().map(|r| r.to_string()).collect();
         assert_eq!(listed.len(), 3);
         assert!(listed.contains(&"198.51.100.0/24 dev port2 proto connected".to_string()));

@@ -34,7 +34,9 @@ impl Stack {
     }
 
     fn receive_iter(&mut self, now: Instant, port: PortId, frames: impl Iterator<Item = Frame>) {
-        let Some(p) = self.ports.get(usize::from(port.0)) else { return };
+        let Some(p) = self.ports.get(usize::from(port.0)) else {
+            return;
+        };
         let up = p.up;
         let mut frames = frames.peekable();
         while frames.peek().is_some() {
@@ -68,13 +70,15 @@ impl Stack {
 
             // Stage 2 and 3: batched lookups, then forwarding or local delivery.
             if !v4.is_empty() {
-                self.routes.lookup_v4_batch(&v4_dst, &mut hops[..v4_dst.len()]);
+                self.routes
+                    .lookup_v4_batch(&v4_dst, &mut hops[..v4_dst.len()]);
                 for ((frame, _), hop) in v4.drain(..).zip(hops.iter()) {
                     self.ipv4_dispatch(now, port, frame, *hop);
                 }
             }
             if !v6.is_empty() {
-                self.routes.lookup_v6_batch(&v6_dst, &mut hops[..v6_dst.len()]);
+                self.routes
+                    .lookup_v6_batch(&v6_dst, &mut hops[..v6_dst.len()]);
                 for ((frame, _), hop) in v6.drain(..).zip(hops.iter()) {
                     self.ipv6_dispatch(now, port, frame, *hop);
                 }
@@ -111,7 +115,7 @@ impl Stack {
                 Some(a) => Classified::V4(frame, a),
                 None => Classified::Done,
             },
-            EtherType::Ipv6 => self.ipv6_classify(now, port, frame),
+            EtherType::Ipv6 => self.ipv6_classify(now, port, frame, dst),
             EtherType::Arp => {
                 self.arp_input(now, port, frame);
                 Classified::Done
@@ -129,7 +133,9 @@ impl Stack {
 
     /// ARP (RFC 826) with the RFC 5227 probe and gratuitous-ARP cases.
     fn arp_input(&mut self, now: Instant, port: PortId, mut frame: Frame) {
-        let repr = match ArpPacket::new_checked(&frame.data()[ETH_LEN..]).and_then(|p| ArpRepr::parse(&p)) {
+        let repr = match ArpPacket::new_checked(&frame.data()[ETH_LEN..])
+            .and_then(|p| ArpRepr::parse(&p))
+        {
             Ok(r) => r,
             Err(_) => return self.count_drop(port, DropReason::ArpMalformed),
         };
@@ -145,12 +151,30 @@ impl Stack {
         if sender == target {
             // Gratuitous ARP: refresh an existing entry, create none.
             if !sender.is_unspecified() {
-                self.neighbors.update(now, port, IpAddr::V4(sender), sender_mac, Update::Override, &mut released);
+                self.neighbors.update(
+                    now,
+                    port,
+                    IpAddr::V4(sender),
+                    sender_mac,
+                    Update::Override,
+                    &mut released,
+                );
             }
         } else if for_us {
             if !sender.is_unspecified() {
-                let kind = if repr.operation == ArpOperation::Reply { Update::Solicited } else { Update::Learned };
-                self.neighbors.update(now, port, IpAddr::V4(sender), sender_mac, kind, &mut released);
+                let kind = if repr.operation == ArpOperation::Reply {
+                    Update::Solicited
+                } else {
+                    Update::Learned
+                };
+                self.neighbors.update(
+                    now,
+                    port,
+                    IpAddr::V4(sender),
+                    sender_mac,
+                    kind,
+                    &mut released,
+                );
             }
             if repr.operation == ArpOperation::Request {
                 // Answer in place: the request frame becomes the reply.
@@ -162,7 +186,11 @@ impl Stack {
                     target_hardware_addr: sender_mac,
                     target_protocol_addr: sender,
                 };
-                let eth = EthernetRepr { src_addr: my_mac, dst_addr: sender_mac, ethertype: EtherType::Arp };
+                let eth = EthernetRepr {
+                    src_addr: my_mac,
+                    dst_addr: sender_mac,
+                    ethertype: EtherType::Arp,
+                };
                 frame.truncate(ETH_LEN + reply.buffer_len());
                 let data = frame.data_mut();
                 eth.emit(&mut EthernetFrame::new_unchecked(&mut data[..ETH_LEN]));
@@ -175,7 +203,14 @@ impl Stack {
         } else {
             // RFC 826 merge: refresh the sender if we know it; nothing else to do.
             if !sender.is_unspecified() && self.neighbors.find(port, IpAddr::V4(sender)).is_some() {
-                self.neighbors.update(now, port, IpAddr::V4(sender), sender_mac, Update::Override, &mut released);
+                self.neighbors.update(
+                    now,
+                    port,
+                    IpAddr::V4(sender),
+                    sender_mac,
+                    Update::Override,
+                    &mut released,
+                );
             }
             self.count_drop(port, DropReason::ArpNotForUs);
         }
@@ -184,7 +219,12 @@ impl Stack {
     }
 
     /// Sends frames that waited for `mac` on `port`.
-    pub(super) fn send_released(&mut self, port: PortId, mac: EthernetAddress, released: &mut Vec<Frame>) {
+    pub(super) fn send_released(
+        &mut self,
+        port: PortId,
+        mac: EthernetAddress,
+        released: &mut Vec<Frame>,
+    ) {
         for mut f in released.drain(..) {
             if f.len() >= ETH_LEN {
                 f.data_mut()[..6].copy_from_slice(&mac.0);

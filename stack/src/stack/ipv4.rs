@@ -49,7 +49,12 @@ impl Stack {
     /// Stage 1 for IPv4: header checks, trailing padding trimmed; the destination to look
     /// up, or `None` when the frame was consumed (dropped or handled).
     #[inline]
-    pub(super) fn ipv4_check(&mut self, port: PortId, frame: &Frame, l2_dst: EthernetAddress) -> Option<Ipv4Addr> {
+    pub(super) fn ipv4_check(
+        &mut self,
+        port: PortId,
+        frame: &Frame,
+        l2_dst: EthernetAddress,
+    ) -> Option<Ipv4Addr> {
         let d = &frame.data()[ETH_LEN..];
         if let Some(b) = d.first() {
             if b >> 4 != 4 {
@@ -94,7 +99,13 @@ impl Stack {
 
     /// Stage 3 for IPv4: act on the route found for the destination.
     #[inline]
-    pub(super) fn ipv4_dispatch(&mut self, now: Instant, port: PortId, mut frame: Frame, hop: Option<u32>) {
+    pub(super) fn ipv4_dispatch(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        mut frame: Frame,
+        hop: Option<u32>,
+    ) {
         // Trim Ethernet padding so that only the datagram travels on.
         let total = {
             let ip = Ipv4Packet::new_unchecked(&frame.data()[ETH_LEN..]);
@@ -121,7 +132,9 @@ impl Stack {
                 }
                 self.forward_v4(now, port, frame, out, IpAddr::V4(dst), None)
             }
-            NextHop::Gateway { port: out, via } => self.forward_v4(now, port, frame, out, via, Some(id)),
+            NextHop::Gateway { port: out, via } => {
+                self.forward_v4(now, port, frame, out, via, Some(id))
+            }
             NextHop::Blackhole => self.count_drop(port, DropReason::Blackhole),
             NextHop::Unreachable => {
                 self.count_drop(port, DropReason::RouteUnreachable);
@@ -132,7 +145,15 @@ impl Stack {
 
     /// Forwards one datagram (RFC 1812 §5.2): TTL, MTU, rewrite, neighbor, queue.
     #[inline]
-    fn forward_v4(&mut self, now: Instant, in_port: PortId, mut frame: Frame, out: PortId, nh: IpAddr, hop_id: Option<u32>) {
+    fn forward_v4(
+        &mut self,
+        now: Instant,
+        in_port: PortId,
+        mut frame: Frame,
+        out: PortId,
+        nh: IpAddr,
+        hop_id: Option<u32>,
+    ) {
         if !self.config.forwarding {
             return self.count_drop(in_port, DropReason::NotForwarding);
         }
@@ -148,7 +169,12 @@ impl Stack {
         if total > mtu {
             if df {
                 self.count_drop(in_port, DropReason::MtuExceeded);
-                return self.icmp_error_v4(now, in_port, &frame, Icmp4Error::FragNeeded(mtu as u16));
+                return self.icmp_error_v4(
+                    now,
+                    in_port,
+                    &frame,
+                    Icmp4Error::FragNeeded(mtu as u16),
+                );
             }
             return self.fragment_v4(now, in_port, frame, out, nh, hop_id, mtu);
         }
@@ -163,7 +189,16 @@ impl Stack {
     /// §5.2.6): options with the copy flag travel in every fragment, the rest only in the
     /// first. Fragmentation is a slow path: each fragment takes a frame from the pool.
     #[allow(clippy::too_many_arguments)]
-    fn fragment_v4(&mut self, now: Instant, in_port: PortId, mut frame: Frame, out: PortId, nh: IpAddr, hop_id: Option<u32>, mtu: usize) {
+    fn fragment_v4(
+        &mut self,
+        now: Instant,
+        in_port: PortId,
+        mut frame: Frame,
+        out: PortId,
+        nh: IpAddr,
+        hop_id: Option<u32>,
+        mtu: usize,
+    ) {
         Ipv4Packet::new_unchecked(&mut frame.data_mut()[ETH_LEN..]).decrement_hop_limit();
         let ip = Ipv4Packet::new_unchecked(&frame.data()[ETH_LEN..]);
         let hl = usize::from(ip.header_len());
@@ -288,9 +323,11 @@ impl Stack {
                 ip.set_hop_limit(ttl);
                 ip.fill_checksum();
                 let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
-                let old = u16::from(u8::from(Icmpv4Message::EchoRequest)) << 8 | u16::from(icmp.msg_code());
+                let old = u16::from(u8::from(Icmpv4Message::EchoRequest)) << 8
+                    | u16::from(icmp.msg_code());
                 icmp.set_msg_type(Icmpv4Message::EchoReply);
-                let new = u16::from(u8::from(Icmpv4Message::EchoReply)) << 8 | u16::from(icmp.msg_code());
+                let new =
+                    u16::from(u8::from(Icmpv4Message::EchoReply)) << 8 | u16::from(icmp.msg_code());
                 let c = checksum::update16(icmp.checksum(), old, new);
                 icmp.set_checksum(c);
                 let _ = self.output_v4(now, frame, src, port);
@@ -308,7 +345,9 @@ impl Stack {
                 };
                 self.push_event(port, e);
             }
-            Icmpv4Message::DstUnreachable | Icmpv4Message::TimeExceeded | Icmpv4Message::ParamProblem => {
+            Icmpv4Message::DstUnreachable
+            | Icmpv4Message::TimeExceeded
+            | Icmpv4Message::ParamProblem => {
                 let ip = Ipv4Packet::new_unchecked(&frame.data()[ETH_LEN..]);
                 let icmp = Icmpv4Packet::new_unchecked(ip.payload());
                 let kind = match msg {
@@ -322,17 +361,32 @@ impl Stack {
                 let Ok(inner) = Ipv4Packet::new_checked(icmp.data()).or_else(|_| {
                     // The quote may be cut short of the inner total length: read the header.
                     let q = icmp.data();
-                    if q.len() >= 20 { Ok(Ipv4Packet::new_unchecked(q)) } else { Err(WireError::Truncated) }
+                    if q.len() >= 20 {
+                        Ok(Ipv4Packet::new_unchecked(q))
+                    } else {
+                        Err(WireError::Truncated)
+                    }
                 }) else {
                     return self.count_drop(port, DropReason::IcmpMalformed);
                 };
                 let hl = usize::from(inner.header_len()).max(20);
                 let quoted_l4 = icmp.data().get(hl..).unwrap_or(&[]);
-                let echo = (inner.next_header() == IpProtocol::Icmp && quoted_l4.len() >= 8 && quoted_l4[0] == 8)
+                let echo = (inner.next_header() == IpProtocol::Icmp
+                    && quoted_l4.len() >= 8
+                    && quoted_l4[0] == 8)
                     .then(|| {
-                        (u16::from_be_bytes([quoted_l4[4], quoted_l4[5]]), u16::from_be_bytes([quoted_l4[6], quoted_l4[7]]))
+                        (
+                            u16::from_be_bytes([quoted_l4[4], quoted_l4[5]]),
+                            u16::from_be_bytes([quoted_l4[6], quoted_l4[7]]),
+                        )
                     });
-                let e = Event::IcmpError { at: now, from: IpAddr::V4(src), kind, original_dst: IpAddr::V4(inner.dst_addr()), echo };
+                let e = Event::IcmpError {
+                    at: now,
+                    from: IpAddr::V4(src),
+                    kind,
+                    original_dst: IpAddr::V4(inner.dst_addr()),
+                    echo,
+                };
                 self.push_event(port, e);
             }
             _ => self.count_drop(port, DropReason::IcmpUnhandled),
@@ -341,17 +395,29 @@ impl Stack {
 
     /// Sends an ICMPv4 error about `frame` (which arrived on `in_port`), unless RFC 1812
     /// §4.3.2.7 forbids it or the per-destination rate limit is spent.
-    pub(super) fn icmp_error_v4(&mut self, now: Instant, in_port: PortId, frame: &Frame, err: Icmp4Error) {
+    pub(super) fn icmp_error_v4(
+        &mut self,
+        now: Instant,
+        in_port: PortId,
+        frame: &Frame,
+        err: Icmp4Error,
+    ) {
         let d = frame.data();
         if d.len() < ETH_LEN + 20 || d[0] & 1 != 0 {
             return; // Too short to quote, or a link-layer broadcast/multicast.
         }
-        let Ok(ip) = Ipv4Packet::new_checked(&d[ETH_LEN..]) else { return };
+        let Ok(ip) = Ipv4Packet::new_checked(&d[ETH_LEN..]) else {
+            return;
+        };
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if src.is_unspecified() || martian_source(src) || dst.is_multicast() || dst.is_broadcast() {
             return;
         }
-        if self.ports.iter().any(|p| p.is_subnet_broadcast(dst) || p.is_subnet_broadcast(src)) {
+        if self
+            .ports
+            .iter()
+            .any(|p| p.is_subnet_broadcast(dst) || p.is_subnet_broadcast(src))
+        {
             return;
         }
         if ip.frag_offset() != 0 {
@@ -364,16 +430,25 @@ impl Stack {
             }
         }
         if !self.limiter.allow(now, IpAddr::V4(src)) {
-            self.ports[usize::from(in_port.0)].counters.icmp_rate_limited += 1;
+            self.ports[usize::from(in_port.0)]
+                .counters
+                .icmp_rate_limited += 1;
             return;
         }
         let me = self.ports[usize::from(in_port.0)]
             .ipv4_source_for(src)
-            .or_else(|| self.ports.iter().find_map(|p| p.config.ipv4.first().map(|c| c.addr())));
+            .or_else(|| {
+                self.ports
+                    .iter()
+                    .find_map(|p| p.config.ipv4.first().map(|c| c.addr()))
+            });
         let Some(me) = me else { return };
         let quote = &d[ETH_LEN..ETH_LEN + usize::from(ip.total_len()).min(ICMP4_ERROR_MAX - 28)];
         let msg = match err {
-            Icmp4Error::TtlExceeded => Icmpv4Repr::TimeExceeded { reason: Icmpv4TimeExceeded::TtlExpired, data: quote },
+            Icmp4Error::TtlExceeded => Icmpv4Repr::TimeExceeded {
+                reason: Icmpv4TimeExceeded::TtlExpired,
+                data: quote,
+            },
             other => {
                 let (reason, mtu) = match other {
                     Icmp4Error::NetUnreachable => (Icmpv4DstUnreachable::NetUnreachable, 0),
@@ -383,7 +458,11 @@ impl Stack {
                     Icmp4Error::FragNeeded(mtu) => (Icmpv4DstUnreachable::FragRequired, mtu),
                     Icmp4Error::TtlExceeded => unreachable!("handled above"),
                 };
-                Icmpv4Repr::DstUnreachable { reason, next_hop_mtu: mtu, data: quote }
+                Icmpv4Repr::DstUnreachable {
+                    reason,
+                    next_hop_mtu: mtu,
+                    data: quote,
+                }
             }
         };
         let ident = self.next_ident();
@@ -396,7 +475,14 @@ impl Stack {
     }
 
     /// A frame holding Ethernet space, an IPv4 header and an ICMP message.
-    fn build_v4(&self, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16, msg: &Icmpv4Repr<'_>) -> Option<Frame> {
+    fn build_v4(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        ident: u16,
+        msg: &Icmpv4Repr<'_>,
+    ) -> Option<Frame> {
         let mut f = self.pool.alloc()?;
         let repr = Ipv4Repr {
             src_addr: src,
@@ -407,14 +493,20 @@ impl Stack {
             dont_frag: false,
             ident,
         };
-        f.append(ETH_LEN + repr.buffer_len() + msg.buffer_len()).ok()?;
+        f.append(ETH_LEN + repr.buffer_len() + msg.buffer_len())
+            .ok()?;
         let mut ip = Ipv4Packet::new_unchecked(&mut f.data_mut()[ETH_LEN..]);
         repr.emit(&mut ip);
         msg.emit(&mut Icmpv4Packet::new_unchecked(ip.payload_mut()));
         Some(f)
     }
 
-    pub(super) fn send_echo_v4(&mut self, now: Instant, dst: Ipv4Addr, req: EchoRequest) -> Result<(), SendError> {
+    pub(super) fn send_echo_v4(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        req: EchoRequest,
+    ) -> Result<(), SendError> {
         if dst.is_unspecified() || dst.is_multicast() || dst.is_broadcast() {
             return Err(SendError::BadDestination);
         }
@@ -422,18 +514,28 @@ impl Stack {
             Some(NextHop::Connected { port }) | Some(NextHop::Gateway { port, .. }) => port,
             _ => return Err(SendError::NoRoute),
         };
-        let src = self.ports[usize::from(port.0)].ipv4_source_for(dst).ok_or(SendError::NoSourceAddress)?;
-        if req.data_len > 1500 || req.data_len + 28 > usize::from(self.ports[usize::from(port.0)].config.mtu) {
+        let src = self.ports[usize::from(port.0)]
+            .ipv4_source_for(dst)
+            .ok_or(SendError::NoSourceAddress)?;
+        if req.data_len > 1500
+            || req.data_len + 28 > usize::from(self.ports[usize::from(port.0)].config.mtu)
+        {
             return Err(SendError::TooBig);
         }
         let mut data = [0u8; 1500];
         for (i, b) in data.iter_mut().enumerate().take(req.data_len) {
             *b = i as u8;
         }
-        let msg = Icmpv4Repr::EchoRequest { ident: req.ident, seq_no: req.seq, data: &data[..req.data_len] };
+        let msg = Icmpv4Repr::EchoRequest {
+            ident: req.ident,
+            seq_no: req.seq,
+            data: &data[..req.data_len],
+        };
         let ident = self.next_ident();
         let ttl = req.ttl.unwrap_or(self.config.default_ttl);
-        let f = self.build_v4(src, dst, ttl, ident, &msg).ok_or(SendError::PoolExhausted)?;
+        let f = self
+            .build_v4(src, dst, ttl, ident, &msg)
+            .ok_or(SendError::PoolExhausted)?;
         self.output_v4(now, f, dst, port)
     }
 }

@@ -41,7 +41,13 @@ const ICMP6_ERROR_MAX: usize = 1280;
 impl Stack {
     /// Stage 1 for IPv6: header checks; link-scoped multicast for us is handled now.
     #[inline]
-    pub(super) fn ipv6_classify(&mut self, now: Instant, port: PortId, mut frame: Frame) -> Classified {
+    pub(super) fn ipv6_classify(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        mut frame: Frame,
+        l2_dst: EthernetAddress,
+    ) -> Classified {
         let d = &frame.data()[ETH_LEN..];
         if let Some(b) = d.first() {
             if b >> 4 != 6 {
@@ -55,7 +61,8 @@ impl Stack {
         };
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         let total = Ipv6Packet::<&[u8]>::HEADER_LEN + usize::from(ip.payload_len());
-        if src.is_multicast() || src.is_loopback() || (src.is_unspecified() && !dst.is_multicast()) {
+        if src.is_multicast() || src.is_loopback() || (src.is_unspecified() && !dst.is_multicast())
+        {
             self.count_drop(port, DropReason::Ipv6MartianSource);
             return Classified::Done;
         }
@@ -68,11 +75,16 @@ impl Stack {
             let p = &self.ports[usize::from(port.0)];
             let ours = dst == v6::ALL_NODES
                 || (self.config.forwarding && dst == v6::ALL_ROUTERS)
-                || (dst.segments()[..6] == [0xff02, 0, 0, 0, 0, 1] && dst.octets()[12] == 0xff && {
-                    let tail = &dst.octets()[13..];
-                    p.link_local().octets()[13..] == *tail
-                        || p.config().ipv6.iter().any(|c| c.addr().octets()[13..] == *tail)
-                });
+                || (dst.segments()[..6] == [0xff02, 0, 0, 0, 0, 1]
+                    && dst.octets()[12] == 0xff
+                    && {
+                        let tail = &dst.octets()[13..];
+                        p.link_local().octets()[13..] == *tail
+                            || p.config()
+                                .ipv6
+                                .iter()
+                                .any(|c| c.addr().octets()[13..] == *tail)
+                    });
             if ours {
                 self.local_v6(now, port, frame);
             } else {
@@ -84,12 +96,24 @@ impl Stack {
             self.count_drop(port, DropReason::Ipv6MartianSource);
             return Classified::Done;
         }
+        if l2_dst.is_multicast() {
+            // A unicast packet in a link-layer group frame: every router on the segment
+            // got a copy; none forwards it (as RFC 1812 §5.3.4 for IPv4, and Linux).
+            self.count_drop(port, DropReason::BroadcastIgnored);
+            return Classified::Done;
+        }
         Classified::V6(frame, dst)
     }
 
     /// Stage 3 for IPv6.
     #[inline]
-    pub(super) fn ipv6_dispatch(&mut self, now: Instant, port: PortId, frame: Frame, hop: Option<u32>) {
+    pub(super) fn ipv6_dispatch(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        frame: Frame,
+        hop: Option<u32>,
+    ) {
         let dst = Ipv6Packet::new_unchecked(&frame.data()[ETH_LEN..]).dst_addr();
         if v6::is_link_local(dst) {
             if self.ports[usize::from(port.0)].has_ipv6(dst) {
@@ -106,8 +130,12 @@ impl Stack {
         };
         match self.routes.hop(id) {
             NextHop::Local => self.local_v6(now, port, frame),
-            NextHop::Connected { port: out } => self.forward_v6(now, port, frame, out, IpAddr::V6(dst), None),
-            NextHop::Gateway { port: out, via } => self.forward_v6(now, port, frame, out, via, Some(id)),
+            NextHop::Connected { port: out } => {
+                self.forward_v6(now, port, frame, out, IpAddr::V6(dst), None)
+            }
+            NextHop::Gateway { port: out, via } => {
+                self.forward_v6(now, port, frame, out, via, Some(id))
+            }
             NextHop::Blackhole => self.count_drop(port, DropReason::Blackhole),
             NextHop::Unreachable => {
                 self.count_drop(port, DropReason::RouteUnreachable);
@@ -117,13 +145,25 @@ impl Stack {
     }
 
     #[inline]
-    fn forward_v6(&mut self, now: Instant, in_port: PortId, mut frame: Frame, out: PortId, nh: IpAddr, hop_id: Option<u32>) {
+    fn forward_v6(
+        &mut self,
+        now: Instant,
+        in_port: PortId,
+        mut frame: Frame,
+        out: PortId,
+        nh: IpAddr,
+        hop_id: Option<u32>,
+    ) {
         if !self.config.forwarding {
             return self.count_drop(in_port, DropReason::NotForwarding);
         }
         let (hop_limit, src, len) = {
             let ip = Ipv6Packet::new_unchecked(&frame.data()[ETH_LEN..]);
-            (ip.hop_limit(), ip.src_addr(), 40 + usize::from(ip.payload_len()))
+            (
+                ip.hop_limit(),
+                ip.src_addr(),
+                40 + usize::from(ip.payload_len()),
+            )
         };
         if v6::is_link_local(src) {
             // RFC 4291 §2.5.6, RFC 4443 §3.1 code 2.
@@ -256,8 +296,14 @@ impl Stack {
                 }
                 let inner = Ipv6Packet::new_unchecked(q);
                 let l4 = &q[40..];
-                let echo = (inner.next_header() == IpProtocol::Icmpv6 && l4.len() >= 8 && l4[0] == 128)
-                    .then(|| (u16::from_be_bytes([l4[4], l4[5]]), u16::from_be_bytes([l4[6], l4[7]])));
+                let echo =
+                    (inner.next_header() == IpProtocol::Icmpv6 && l4.len() >= 8 && l4[0] == 128)
+                        .then(|| {
+                            (
+                                u16::from_be_bytes([l4[4], l4[5]]),
+                                u16::from_be_bytes([l4[6], l4[7]]),
+                            )
+                        });
                 let e = Event::IcmpError {
                     at: now,
                     from: IpAddr::V6(src),
@@ -289,7 +335,10 @@ impl Stack {
         };
         let mut released = core::mem::take(&mut self.scratch.released);
         match repr {
-            NdiscRepr::NeighborSolicit { target_addr, lladdr } => {
+            NdiscRepr::NeighborSolicit {
+                target_addr,
+                lladdr,
+            } => {
                 let p = &self.ports[usize::from(port.0)];
                 if !p.has_ipv6(target_addr) {
                     self.count_drop(port, DropReason::NdpNotForUs);
@@ -297,10 +346,20 @@ impl Stack {
                     self.count_drop(port, DropReason::NdpInvalid);
                 } else {
                     self.ports[usize::from(port.0)].counters.delivered += 1;
-                    let (reply_to, solicited) =
-                        if src.is_unspecified() { (v6::ALL_NODES, false) } else { (src, true) };
+                    let (reply_to, solicited) = if src.is_unspecified() {
+                        (v6::ALL_NODES, false)
+                    } else {
+                        (src, true)
+                    };
                     if let (Some(mac), false) = (lladdr, src.is_unspecified()) {
-                        self.neighbors.update(now, port, IpAddr::V6(src), mac, Update::Learned, &mut released);
+                        self.neighbors.update(
+                            now,
+                            port,
+                            IpAddr::V6(src),
+                            mac,
+                            Update::Learned,
+                            &mut released,
+                        );
                         self.send_released(port, mac, &mut released);
                     }
                     let dst_mac = if reply_to.is_multicast() {
@@ -311,13 +370,21 @@ impl Stack {
                     self.send_na(now, port, target_addr, reply_to, dst_mac, solicited);
                 }
             }
-            NdiscRepr::NeighborAdvert { solicited, override_, target_addr, lladdr, .. } => {
+            NdiscRepr::NeighborAdvert {
+                solicited,
+                override_,
+                target_addr,
+                lladdr,
+                ..
+            } => {
                 if dst.is_multicast() && solicited {
                     self.count_drop(port, DropReason::NdpInvalid);
                 } else {
                     self.ports[usize::from(port.0)].counters.delivered += 1;
-                    let kind = if solicited {
+                    let kind = if solicited && override_ {
                         Update::Solicited
+                    } else if solicited {
+                        Update::SolicitedNoOverride
                     } else if override_ {
                         Update::Override
                     } else {
@@ -325,7 +392,10 @@ impl Stack {
                     };
                     let addr = IpAddr::V6(target_addr);
                     if let Some(mac) = lladdr.or_else(|| self.neighbors.peek_mac(port, addr)) {
-                        if let Some(mac) = self.neighbors.update(now, port, addr, mac, kind, &mut released) {
+                        if let Some(mac) =
+                            self.neighbors
+                                .update(now, port, addr, mac, kind, &mut released)
+                        {
                             self.send_released(port, mac, &mut released);
                         }
                     }
@@ -337,7 +407,15 @@ impl Stack {
     }
 
     /// Sends a neighbor advertisement for our `target` to `dst`.
-    fn send_na(&mut self, now: Instant, port: PortId, target: Ipv6Addr, dst: Ipv6Addr, dst_mac: Option<EthernetAddress>, solicited: bool) {
+    fn send_na(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        target: Ipv6Addr,
+        dst: Ipv6Addr,
+        dst_mac: Option<EthernetAddress>,
+        solicited: bool,
+    ) {
         let Some(mut f) = self.pool.alloc() else {
             return self.count_drop(port, DropReason::PoolExhausted);
         };
@@ -364,27 +442,46 @@ impl Stack {
 
     /// Sends an ICMPv6 error about `frame`, unless RFC 4443 §2.4(e) forbids it or the
     /// rate limit (§2.4(f)) is spent.
-    pub(super) fn icmp_error_v6(&mut self, now: Instant, in_port: PortId, frame: &Frame, err: Icmp6Error) {
+    pub(super) fn icmp_error_v6(
+        &mut self,
+        now: Instant,
+        in_port: PortId,
+        frame: &Frame,
+        err: Icmp6Error,
+    ) {
         let d = frame.data();
         let too_big = matches!(err, Icmp6Error::PacketTooBig(_));
         if d.len() < ETH_LEN + 40 || (d[0] & 1 != 0 && !too_big) {
             return;
         }
-        let Ok(ip) = Ipv6Packet::new_checked(&d[ETH_LEN..]) else { return };
+        let Ok(ip) = Ipv6Packet::new_checked(&d[ETH_LEN..]) else {
+            return;
+        };
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if src.is_unspecified() || src.is_multicast() || (dst.is_multicast() && !too_big) {
             return;
         }
         let payload = ip.payload();
-        match ip.next_header() {
-            IpProtocol::Icmpv6 if payload.first().is_none_or(|t| *t < 128) => return,
-            IpProtocol::Ipv6Frag if payload.len() >= 4 && u16::from_be_bytes([payload[2], payload[3]]) & 0xfff8 != 0 => {
-                return
+        // RFC 4443 §2.4(e): never about an ICMPv6 error or a Redirect, nor about a
+        // fragment other than the first; look past the extension headers to know.
+        match walk_ext_headers(ip.next_header(), payload) {
+            Ok(chain) => {
+                if chain.fragment.is_some_and(|f| f.offset != 0) {
+                    return;
+                }
+                if chain.upper == IpProtocol::Icmpv6 {
+                    match payload.get(chain.upper_offset) {
+                        Some(t) if *t >= 128 && *t != u8::from(Icmpv6Message::Redirect) => {}
+                        _ => return,
+                    }
+                }
             }
-            _ => {}
+            Err(_) => {}
         }
         if !self.limiter.allow(now, IpAddr::V6(src)) {
-            self.ports[usize::from(in_port.0)].counters.icmp_rate_limited += 1;
+            self.ports[usize::from(in_port.0)]
+                .counters
+                .icmp_rate_limited += 1;
             return;
         }
         let me = self.ports[usize::from(in_port.0)].ipv6_source_for(src);
@@ -398,12 +495,15 @@ impl Stack {
             Icmp6Error::PortUnreachable => unreachable(Icmpv6DstUnreachable::PortUnreachable),
             Icmp6Error::RejectRoute => unreachable(Icmpv6DstUnreachable::RejectRoute),
             Icmp6Error::PacketTooBig(mtu) => Icmpv6Repr::PktTooBig { mtu, data },
-            Icmp6Error::HopLimitExceeded => {
-                Icmpv6Repr::TimeExceeded { reason: Icmpv6TimeExceeded::HopLimitExceeded, data }
-            }
-            Icmp6Error::UnrecognizedNextHeader(pointer) => {
-                Icmpv6Repr::ParamProblem { reason: Icmpv6ParamProblem::UnrecognizedNxtHdr, pointer, data }
-            }
+            Icmp6Error::HopLimitExceeded => Icmpv6Repr::TimeExceeded {
+                reason: Icmpv6TimeExceeded::HopLimitExceeded,
+                data,
+            },
+            Icmp6Error::UnrecognizedNextHeader(pointer) => Icmpv6Repr::ParamProblem {
+                reason: Icmpv6ParamProblem::UnrecognizedNxtHdr,
+                pointer,
+                data,
+            },
         };
         let Some(mut f) = self.pool.alloc() else {
             return self.count_drop(in_port, DropReason::PoolExhausted);
@@ -416,7 +516,12 @@ impl Stack {
         let _ = self.output_v6(now, f, src, in_port);
     }
 
-    pub(super) fn send_echo_v6(&mut self, now: Instant, dst: Ipv6Addr, req: EchoRequest) -> Result<(), SendError> {
+    pub(super) fn send_echo_v6(
+        &mut self,
+        now: Instant,
+        dst: Ipv6Addr,
+        req: EchoRequest,
+    ) -> Result<(), SendError> {
         if dst.is_unspecified() || dst.is_multicast() {
             return Err(SendError::BadDestination);
         }
@@ -433,14 +538,20 @@ impl Stack {
             }
         };
         let src = self.ports[usize::from(port.0)].ipv6_source_for(dst);
-        if req.data_len > 1500 || req.data_len + 48 > usize::from(self.ports[usize::from(port.0)].config.mtu) {
+        if req.data_len > 1500
+            || req.data_len + 48 > usize::from(self.ports[usize::from(port.0)].config.mtu)
+        {
             return Err(SendError::TooBig);
         }
         let mut data = [0u8; 1500];
         for (i, b) in data.iter_mut().enumerate().take(req.data_len) {
             *b = i as u8;
         }
-        let msg = Icmpv6Repr::EchoRequest { ident: req.ident, seq_no: req.seq, data: &data[..req.data_len] };
+        let msg = Icmpv6Repr::EchoRequest {
+            ident: req.ident,
+            seq_no: req.seq,
+            data: &data[..req.data_len],
+        };
         let mut f = self.pool.alloc().ok_or(SendError::PoolExhausted)?;
         let hl = req.ttl.unwrap_or(self.config.default_ttl);
         if !self.emit_icmpv6(&mut f, src, dst, hl, &msg) {

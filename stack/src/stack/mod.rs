@@ -71,12 +71,20 @@ impl Default for StackConfig {
 impl StackConfig {
     /// A router: forwarding on.
     pub fn router(name: impl Into<String>) -> Self {
-        StackConfig { name: name.into(), forwarding: true, ..Default::default() }
+        StackConfig {
+            name: name.into(),
+            forwarding: true,
+            ..Default::default()
+        }
     }
 
     /// A host: forwarding off.
     pub fn host(name: impl Into<String>) -> Self {
-        StackConfig { name: name.into(), forwarding: false, ..Default::default() }
+        StackConfig {
+            name: name.into(),
+            forwarding: false,
+            ..Default::default()
+        }
     }
 }
 
@@ -341,16 +349,33 @@ impl Stack {
     pub fn add_port(&mut self, config: InterfaceConfig) -> Result<PortId, ConfigError> {
         let name = config.name.clone();
         if !config.mac.is_unicast() {
-            return Err(ConfigError::BadMac { port: name, mac: config.mac });
+            return Err(ConfigError::BadMac {
+                port: name,
+                mac: config.mac,
+            });
         }
         if config.mtu < 68 {
-            return Err(ConfigError::BadMtu { port: name, mtu: config.mtu, why: "is below 68 (RFC 791)" });
+            return Err(ConfigError::BadMtu {
+                port: name,
+                mtu: config.mtu,
+                why: "is below 68 (RFC 791)",
+            });
         }
         if !config.ipv6.is_empty() && config.mtu < 1280 {
-            return Err(ConfigError::BadMtu { port: name, mtu: config.mtu, why: "is below 1280, the IPv6 minimum (RFC 8200 §5)" });
+            return Err(ConfigError::BadMtu {
+                port: name,
+                mtu: config.mtu,
+                why: "is below 1280, the IPv6 minimum (RFC 8200 §5)",
+            });
         }
-        if usize::from(config.mtu) + 14 > self.pool.frame_size() as usize - self.pool.headroom() as usize {
-            return Err(ConfigError::BadMtu { port: name, mtu: config.mtu, why: "does not fit a frame of the pool" });
+        if usize::from(config.mtu) + 14
+            > self.pool.frame_size() as usize - self.pool.headroom() as usize
+        {
+            return Err(ConfigError::BadMtu {
+                port: name,
+                mtu: config.mtu,
+                why: "does not fit a frame of the pool",
+            });
         }
         if self.ports.len() >= usize::from(u16::MAX) {
             return Err(ConfigError::TooManyPorts);
@@ -359,12 +384,23 @@ impl Stack {
             .ports
             .iter()
             .flat_map(|p| {
-                p.config.ipv4.iter().map(|c| IpAddr::V4(c.addr())).chain(p.config.ipv6.iter().map(|c| IpAddr::V6(c.addr())))
+                p.config
+                    .ipv4
+                    .iter()
+                    .map(|c| IpAddr::V4(c.addr()))
+                    .chain(p.config.ipv6.iter().map(|c| IpAddr::V6(c.addr())))
             })
             .collect();
-        for addr in config.ipv4.iter().map(|c| IpAddr::V4(c.addr())).chain(config.ipv6.iter().map(|c| IpAddr::V6(c.addr()))) {
+        for addr in config
+            .ipv4
+            .iter()
+            .map(|c| IpAddr::V4(c.addr()))
+            .chain(config.ipv6.iter().map(|c| IpAddr::V6(c.addr())))
+        {
             let usable = match addr {
-                IpAddr::V4(a) => !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback()),
+                IpAddr::V4(a) => {
+                    !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback())
+                }
                 IpAddr::V6(a) => !(a.is_unspecified() || a.is_multicast() || a.is_loopback()),
             };
             if !usable {
@@ -379,17 +415,31 @@ impl Stack {
         let routes = Arc::make_mut(&mut self.routes);
         for c in &config.ipv4 {
             if c.len() < 32 {
-                routes.insert(IpPrefix::V4(c.network()), NextHop::Connected { port: id }, RouteOrigin::Connected)?;
+                routes.insert(
+                    IpPrefix::V4(c.network()),
+                    NextHop::Connected { port: id },
+                    RouteOrigin::Connected,
+                )?;
             }
-            let host = Ipv4Prefix::new(c.addr(), 32).map_err(|_| ConfigError::BadAddress { port: name.clone(), addr: IpAddr::V4(c.addr()) })?;
+            let host = Ipv4Prefix::new(c.addr(), 32).map_err(|_| ConfigError::BadAddress {
+                port: name.clone(),
+                addr: IpAddr::V4(c.addr()),
+            })?;
             routes.insert(IpPrefix::V4(host), NextHop::Local, RouteOrigin::Local)?;
         }
         let port = Port::new(config, self.config.tx_queue_len);
         for c in &port.config.ipv6 {
             if c.len() < 128 {
-                routes.insert(IpPrefix::V6(c.network()), NextHop::Connected { port: id }, RouteOrigin::Connected)?;
+                routes.insert(
+                    IpPrefix::V6(c.network()),
+                    NextHop::Connected { port: id },
+                    RouteOrigin::Connected,
+                )?;
             }
-            let host = Ipv6Prefix::new(c.addr(), 128).map_err(|_| ConfigError::BadAddress { port: name.clone(), addr: IpAddr::V6(c.addr()) })?;
+            let host = Ipv6Prefix::new(c.addr(), 128).map_err(|_| ConfigError::BadAddress {
+                port: name.clone(),
+                addr: IpAddr::V6(c.addr()),
+            })?;
             routes.insert(IpPrefix::V6(host), NextHop::Local, RouteOrigin::Local)?;
         }
         self.ports.push(port);
@@ -409,7 +459,10 @@ impl Stack {
 
     /// Brings a port up or down; a down port drops what it receives and sends.
     pub fn set_port_up(&mut self, id: PortId, up: bool) -> Result<(), ConfigError> {
-        let p = self.ports.get_mut(usize::from(id.0)).ok_or(ConfigError::Route(RouteError::UnknownPort(id)))?;
+        let p = self
+            .ports
+            .get_mut(usize::from(id.0))
+            .ok_or(ConfigError::Route(RouteError::UnknownPort(id)))?;
         p.up = up;
         if !up {
             p.tx.clear();
@@ -428,7 +481,10 @@ impl Stack {
 
     /// Drops for `reason` over all ports.
     pub fn drops(&self, reason: DropReason) -> u64 {
-        self.ports.iter().map(|p| p.counters.drops_for(reason)).sum()
+        self.ports
+            .iter()
+            .map(|p| p.counters.drops_for(reason))
+            .sum()
     }
 
     /// The route table.
@@ -481,7 +537,11 @@ impl Stack {
     }
 
     /// Adds or replaces a static route.
-    pub fn add_route(&mut self, prefix: IpPrefix, target: RouteTarget) -> Result<Option<Route>, RouteError> {
+    pub fn add_route(
+        &mut self,
+        prefix: IpPrefix,
+        target: RouteTarget,
+    ) -> Result<Option<Route>, RouteError> {
         let hop = self.resolve_target(target)?;
         let old = Arc::make_mut(&mut self.routes).insert(prefix, hop, RouteOrigin::Static)?;
         self.reset_adjacency();
@@ -490,7 +550,10 @@ impl Stack {
 
     /// Adds many static routes in one bulk build (for example a full table). Gateways are
     /// resolved against the routes in place before the call.
-    pub fn extend_routes(&mut self, routes: impl IntoIterator<Item = (IpPrefix, RouteTarget)>) -> Result<(), RouteError> {
+    pub fn extend_routes(
+        &mut self,
+        routes: impl IntoIterator<Item = (IpPrefix, RouteTarget)>,
+    ) -> Result<(), RouteError> {
         let mut resolved = Vec::new();
         for (p, t) in routes {
             resolved.push((p, self.resolve_target(t)?));
@@ -508,7 +571,12 @@ impl Stack {
     }
 
     /// Adds a static neighbor entry.
-    pub fn add_static_neighbor(&mut self, port: PortId, addr: IpAddr, mac: EthernetAddress) -> Result<(), RouteError> {
+    pub fn add_static_neighbor(
+        &mut self,
+        port: PortId,
+        addr: IpAddr,
+        mac: EthernetAddress,
+    ) -> Result<(), RouteError> {
         self.check_port(port)?;
         if self.neighbors.add_static(port, addr, mac) {
             Ok(())
@@ -529,7 +597,12 @@ impl Stack {
 
     /// The neighbor cache.
     pub fn neighbors(&self) -> impl Iterator<Item = NeighborInfo> + '_ {
-        self.neighbors.iter().map(|n: &Neighbor| NeighborInfo { port: n.port(), addr: n.addr(), mac: n.mac(), state: n.state() })
+        self.neighbors.iter().map(|n: &Neighbor| NeighborInfo {
+            port: n.port(),
+            addr: n.addr(),
+            mac: n.mac(),
+            state: n.state(),
+        })
     }
 
     /// The next event, if any.
@@ -547,7 +620,9 @@ impl Stack {
 
     /// Moves up to `max` frames queued for `port` into `out`; returns how many.
     pub fn drain_tx(&mut self, port: PortId, out: &mut Vec<Frame>, max: usize) -> usize {
-        let Some(p) = self.ports.get_mut(usize::from(port.0)) else { return 0 };
+        let Some(p) = self.ports.get_mut(usize::from(port.0)) else {
+            return 0;
+        };
         let n = max.min(p.tx.len());
         out.extend(p.tx.drain(..n));
         n

@@ -22,7 +22,9 @@ impl Stack {
     /// Queues a finished frame on a port.
     #[inline]
     pub(super) fn enqueue_tx(&mut self, port: PortId, frame: Frame) {
-        let Some(p) = self.ports.get_mut(usize::from(port.0)) else { return };
+        let Some(p) = self.ports.get_mut(usize::from(port.0)) else {
+            return;
+        };
         if !p.up {
             p.counters.drop(DropReason::PortDown);
         } else if p.tx.len() >= p.tx_limit {
@@ -47,7 +49,14 @@ impl Stack {
     /// `port`, resolving it first if needed. `hop_id` selects the adjacency cache slot
     /// of a gateway next hop.
     #[inline]
-    pub(super) fn transmit_via(&mut self, now: Instant, port: PortId, addr: IpAddr, hop_id: Option<u32>, frame: Frame) {
+    pub(super) fn transmit_via(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        addr: IpAddr,
+        hop_id: Option<u32>,
+        frame: Frame,
+    ) {
         let hint = hop_id.and_then(|id| self.adjacency.get(id as usize).copied().flatten());
         if let Some((mac, h)) = self.neighbors.ready(now, port, addr, hint) {
             if let Some(slot) = hop_id.and_then(|id| self.adjacency.get_mut(id as usize)) {
@@ -62,7 +71,15 @@ impl Stack {
 
     /// Address resolution when the neighbor has no usable MAC yet.
     #[cold]
-    fn resolve_slow(&mut self, now: Instant, port: PortId, addr: IpAddr, hop_id: Option<u32>, hint: Option<NeighborHandle>, frame: Frame) {
+    fn resolve_slow(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        addr: IpAddr,
+        hop_id: Option<u32>,
+        hint: Option<NeighborHandle>,
+        frame: Frame,
+    ) {
         let (res, handle) = self.neighbors.resolve(now, port, addr, hint, frame);
         if let (Some(id), Some(h)) = (hop_id, handle) {
             if let Some(slot) = self.adjacency.get_mut(id as usize) {
@@ -106,7 +123,9 @@ impl Stack {
         let my_mac = p.config.mac;
         match addr {
             IpAddr::V4(target) => {
-                let Some(src) = p.ipv4_source_for(target) else { return };
+                let Some(src) = p.ipv4_source_for(target) else {
+                    return;
+                };
                 let arp = ArpRepr {
                     operation: ArpOperation::Request,
                     source_hardware_addr: my_mac,
@@ -125,8 +144,15 @@ impl Stack {
             }
             IpAddr::V6(target) => {
                 let src = p.ipv6_source_for(target);
-                let dst_ip = if unicast.is_some() { target } else { v6::solicited_node(target) };
-                let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr: target, lladdr: Some(my_mac) });
+                let dst_ip = if unicast.is_some() {
+                    target
+                } else {
+                    v6::solicited_node(target)
+                };
+                let ns = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+                    target_addr: target,
+                    lladdr: Some(my_mac),
+                });
                 let dst_mac = unicast.unwrap_or_else(|| EthernetAddress::ipv6_multicast(dst_ip));
                 if !self.emit_icmpv6(&mut frame, src, dst_ip, 255, &ns) {
                     return;
@@ -141,9 +167,22 @@ impl Stack {
 
     /// Fills `frame` (fresh from the pool) with room for Ethernet, then an IPv6 header
     /// and the ICMPv6 message. Returns false when it does not fit.
-    pub(super) fn emit_icmpv6(&self, frame: &mut Frame, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, msg: &Icmpv6Repr<'_>) -> bool {
+    pub(super) fn emit_icmpv6(
+        &self,
+        frame: &mut Frame,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hop_limit: u8,
+        msg: &Icmpv6Repr<'_>,
+    ) -> bool {
         let icmp_len = msg.buffer_len();
-        let ip = Ipv6Repr { src_addr: src, dst_addr: dst, next_header: IpProtocol::Icmpv6, payload_len: icmp_len, hop_limit };
+        let ip = Ipv6Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: icmp_len,
+            hop_limit,
+        };
         if frame.append(ETH_LEN + ip.buffer_len() + icmp_len).is_err() {
             return false;
         }
@@ -156,7 +195,13 @@ impl Stack {
     }
 
     /// Routes and sends an IPv4 packet the stack built (Ethernet header space first).
-    pub(super) fn output_v4(&mut self, now: Instant, mut frame: Frame, dst: Ipv4Addr, origin: PortId) -> Result<(), SendError> {
+    pub(super) fn output_v4(
+        &mut self,
+        now: Instant,
+        mut frame: Frame,
+        dst: Ipv4Addr,
+        origin: PortId,
+    ) -> Result<(), SendError> {
         let Some(id) = self.routes.lookup_v4(dst) else {
             self.count_drop(origin, DropReason::NoRoute);
             return Err(SendError::NoRoute);
@@ -181,7 +226,13 @@ impl Stack {
 
     /// Routes and sends an IPv6 packet the stack built. Link-local and link-scoped
     /// multicast destinations leave through `origin`.
-    pub(super) fn output_v6(&mut self, now: Instant, mut frame: Frame, dst: Ipv6Addr, origin: PortId) -> Result<(), SendError> {
+    pub(super) fn output_v6(
+        &mut self,
+        now: Instant,
+        mut frame: Frame,
+        dst: Ipv6Addr,
+        origin: PortId,
+    ) -> Result<(), SendError> {
         let (port, nh, hop_id) = if v6::is_link_local(dst) {
             (origin, IpAddr::V6(dst), None)
         } else {
@@ -211,7 +262,11 @@ impl Stack {
     /// source (RFC 1812 §5.2.7.1, RFC 4861 §7.2.2), then dropped.
     pub(super) fn resolution_failed(&mut self, now: Instant, frame: Frame) {
         let src_mac = frame.data().get(6..12).map(EthernetAddress::from_bytes);
-        let egress = self.ports.iter().position(|p| Some(p.config.mac) == src_mac).unwrap_or(0);
+        let egress = self
+            .ports
+            .iter()
+            .position(|p| Some(p.config.mac) == src_mac)
+            .unwrap_or(0);
         self.count_drop(PortId(egress as u16), DropReason::NeighborFailed);
         if frame.len() < ETH_LEN + 20 {
             return;
@@ -219,8 +274,18 @@ impl Stack {
         let ethertype = u16::from_be_bytes([frame.data()[12], frame.data()[13]]);
         let origin = self.ingress_guess(&frame);
         match EtherType::from(ethertype) {
-            EtherType::Ipv4 => self.icmp_error_v4(now, origin, &frame, super::ipv4::Icmp4Error::HostUnreachable),
-            EtherType::Ipv6 => self.icmp_error_v6(now, origin, &frame, super::ipv6::Icmp6Error::AddressUnreachable),
+            EtherType::Ipv4 => self.icmp_error_v4(
+                now,
+                origin,
+                &frame,
+                super::ipv4::Icmp4Error::HostUnreachable,
+            ),
+            EtherType::Ipv6 => self.icmp_error_v6(
+                now,
+                origin,
+                &frame,
+                super::ipv6::Icmp6Error::AddressUnreachable,
+            ),
             _ => {}
         }
     }

@@ -133,7 +133,11 @@ mod tests {
         let buf: Vec<u8> = (0..1501u32).map(|i| (i * 7 + 3) as u8).collect();
         let mut slow: u32 = 0;
         for w in buf.chunks(2) {
-            let v = if w.len() == 2 { u16::from_be_bytes([w[0], w[1]]) } else { u16::from(w[0]) << 8 };
+            let v = if w.len() == 2 {
+                u16::from_be_bytes([w[0], w[1]])
+            } else {
+                u16::from(w[0]) << 8
+            };
             slow += u32::from(v);
             slow = (slow & 0xffff) + (slow >> 16);
         }

@@ -106,7 +106,11 @@ impl EthernetAddress {
 impl fmt::Display for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -229,7 +233,10 @@ mod tests {
         assert!("02:00:5e:10:00:zz".parse::<EthernetAddress>().is_err());
         assert!("02:00:5e:10:00:01:02".parse::<EthernetAddress>().is_err());
         let g: core::net::Ipv6Addr = "ff02::1:ff00:1234".parse().unwrap();
-        assert_eq!(EthernetAddress::ipv6_multicast(g).0, [0x33, 0x33, 0xff, 0x00, 0x12, 0x34]);
+        assert_eq!(
+            EthernetAddress::ipv6_multicast(g).0,
+            [0x33, 0x33, 0xff, 0x00, 0x12, 0x34]
+        );
     }
 
     #[test]

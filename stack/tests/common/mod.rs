@@ -4,7 +4,10 @@
 
 use stack::addr::{Ipv4Cidr, Ipv6Cidr};
 use stack::wire::EthernetAddress;
-use stack::{Duration, Event, Frame, FramePool, Instant, InterfaceConfig, PoolConfig, PortId, Stack, StackConfig};
+use stack::{
+    Duration, Event, Frame, FramePool, Instant, InterfaceConfig, PoolConfig, PortId, Stack,
+    StackConfig,
+};
 
 pub struct Net {
     pub nodes: Vec<Stack>,
@@ -20,7 +23,12 @@ pub fn mac(node: u8, port: u8) -> EthernetAddress {
 
 impl Net {
     pub fn new() -> Self {
-        Net { nodes: Vec::new(), links: Vec::new(), now: Instant::from_secs(1), buf: Vec::with_capacity(256) }
+        Net {
+            nodes: Vec::new(),
+            links: Vec::new(),
+            now: Instant::from_secs(1),
+            buf: Vec::with_capacity(256),
+        }
     }
 
     pub fn add(&mut self, config: StackConfig) -> usize {

@@ -11,6 +11,8 @@ use rustc_hash::FxHashMap;
 pub(super) const LEAF: u32 = 1 << 31;
 /// Leaf codes from here up index the escape table instead of holding `value + 1`.
 pub(super) const ESC: u32 = 1 << 30;
+/// Lookups interleaved by [`Table::lookup_batch`].
+const LANES: usize = 32;
 /// Bits of the key consumed by one internal node.
 const STRIDE: u32 = 6;
 /// A full rebuild (instead of per-slot rebuilds) for a prefix this short or shorter.
@@ -184,15 +186,19 @@ impl<K: Key> Table<K> {
         }
     }
 
-    /// Longest-prefix match of `keys[i]` into `out[i]`, `LANES` lookups in lockstep so
-    /// that their cache misses overlap.
+    /// Longest-prefix match of `addrs[i]` into `out[i]`, [`LANES`] lookups at a time in
+    /// lockstep, one trie level per pass, so that their cache misses overlap.
+    ///
+    /// Each pass walks a list of the lanes still inside the trie; whether a lane goes on
+    /// to a child or stops at a leaf is recorded by appending it to one of two lists
+    /// (branch-free), so a data-dependent branch misprediction cannot squash the loads of
+    /// the other lanes. Leaves are then read in a separate loop.
     pub(super) fn lookup_batch<A: Copy>(
         &self,
         addrs: &[A],
         out: &mut [Option<u32>],
         to_key: impl Fn(A) -> K,
     ) {
-        const LANES: usize = 16;
         assert!(
             out.len() >= addrs.len(),
             "lookup_batch: out is shorter than addrs"
@@ -203,34 +209,53 @@ impl<K: Key> Table<K> {
         }
         for (a, o) in addrs.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let mut keys = [K::default(); LANES];
+            // Per lane: a direct entry, then a node index, then a leaf index, then
+            // `LEAF | code` once resolved.
             let mut st = [0u32; LANES];
-            let mut pending = 0u32;
+            let mut walk = [0u8; LANES];
+            let mut leaf = [0u8; LANES];
             for (i, &x) in a.iter().enumerate() {
                 keys[i] = to_key(x);
                 st[i] = self.dir[keys[i].slot()];
-                pending |= u32::from(st[i] & LEAF == 0) << i;
+            }
+            let mut nwalk = 0;
+            for (i, &d) in st.iter().enumerate().take(a.len()) {
+                walk[nwalk] = i as u8;
+                nwalk += usize::from(d & LEAF == 0);
             }
             let mut off = K::DIRECT;
-            while pending != 0 {
-                let mut p = pending;
-                while p != 0 {
-                    let i = p.trailing_zeros() as usize;
-                    p &= p - 1;
+            while nwalk > 0 {
+                let mut next = 0;
+                let mut nleaf = 0;
+                for j in 0..nwalk {
+                    let i = usize::from(walk[j]);
                     let n = self.nodes[st[i] as usize];
                     let v = keys[i].chunk(off);
                     let m = upto(v);
-                    if (n.vector >> v) & 1 != 0 {
-                        st[i] = n.base1 + (n.vector & m).count_ones() - 1;
-                    } else {
-                        let l = n.base0 as usize + (n.leafvec & m).count_ones() as usize - 1;
-                        st[i] = self.leaves[l];
-                        pending &= !(1 << i);
-                    }
+                    let down = (n.vector >> v) & 1 != 0;
+                    let child = n
+                        .base1
+                        .wrapping_add((n.vector & m).count_ones())
+                        .wrapping_sub(1);
+                    let li = n
+                        .base0
+                        .wrapping_add((n.leafvec & m).count_ones())
+                        .wrapping_sub(1);
+                    st[i] = if down { child } else { li };
+                    walk[next] = i as u8;
+                    next += usize::from(down);
+                    leaf[nleaf] = i as u8;
+                    nleaf += usize::from(!down);
                 }
+                for &i in &leaf[..nleaf] {
+                    let i = usize::from(i);
+                    st[i] = LEAF | self.leaves[st[i] as usize];
+                }
+                nwalk = next;
                 off += STRIDE;
             }
-            for (i, slot) in o.iter_mut().take(a.len()).enumerate() {
-                *slot = self.decode(st[i] & !LEAF);
+            for (slot, &s) in o.iter_mut().zip(&st[..a.len()]) {
+                *slot = self.decode(s & !LEAF);
             }
         }
     }
