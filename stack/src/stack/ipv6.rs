@@ -464,19 +464,16 @@ impl Stack {
         let payload = ip.payload();
         // RFC 4443 §2.4(e): never about an ICMPv6 error or a Redirect, nor about a
         // fragment other than the first; look past the extension headers to know.
-        match walk_ext_headers(ip.next_header(), payload) {
-            Ok(chain) => {
-                if chain.fragment.is_some_and(|f| f.offset != 0) {
-                    return;
-                }
-                if chain.upper == IpProtocol::Icmpv6 {
-                    match payload.get(chain.upper_offset) {
-                        Some(t) if *t >= 128 && *t != u8::from(Icmpv6Message::Redirect) => {}
-                        _ => return,
-                    }
+        if let Ok(chain) = walk_ext_headers(ip.next_header(), payload) {
+            if chain.fragment.is_some_and(|f| f.offset != 0) {
+                return;
+            }
+            if chain.upper == IpProtocol::Icmpv6 {
+                match payload.get(chain.upper_offset) {
+                    Some(t) if *t >= 128 && *t != u8::from(Icmpv6Message::Redirect) => {}
+                    _ => return,
                 }
             }
-            Err(_) => {}
         }
         if !self.limiter.allow(now, IpAddr::V6(src)) {
             self.ports[usize::from(in_port.0)]
