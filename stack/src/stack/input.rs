@@ -20,6 +20,9 @@ use crate::wire::{EtherType, EthernetAddress};
 /// Ethernet header length of the untagged frames the stack forwards.
 pub(super) const ETH_LEN: usize = 14;
 
+/// Ethernet plus an IPv4 header without options: the bytes the IPv4 fast path reads.
+pub(super) const IPV4_FAST_LEN: usize = ETH_LEN + 20;
+
 impl Stack {
     /// Processes one received frame.
     pub fn receive(&mut self, now: Instant, port: PortId, frame: Frame) {
@@ -96,6 +99,14 @@ impl Stack {
     /// Layer 2 checks and dispatch by EtherType.
     #[inline]
     fn classify(&mut self, now: Instant, port: PortId, frame: Frame) -> Classified {
+        // Fast path: an untagged IPv4 datagram without options, to our MAC, that passes
+        // every check. Anything else (or any doubt) takes the general path below, which
+        // does the counting.
+        if let Some(h) = frame.data().first_chunk::<IPV4_FAST_LEN>() {
+            if let Some(dst) = self.ipv4_fast_check(port, h, frame.len()) {
+                return Classified::V4(frame, dst);
+            }
+        }
         let Ok(eth) = EthernetFrame::new_checked(frame.data()) else {
             self.count_drop(port, DropReason::EthernetMalformed);
             return Classified::Done;

@@ -2,7 +2,7 @@
 
 use core::net::{IpAddr, Ipv4Addr};
 
-use super::input::ETH_LEN;
+use super::input::{ETH_LEN, IPV4_FAST_LEN};
 use super::{EchoRequest, Event, IcmpErrorKind, SendError, Stack};
 use crate::counters::DropReason;
 use crate::iface::PortId;
@@ -45,7 +45,78 @@ fn martian_destination(a: Ipv4Addr) -> bool {
     (o == 0 || o == 127 || o >= 240) && !a.is_broadcast()
 }
 
+/// The fast path reads headers through a fixed-size array, so that after one length
+/// check every field access is a constant offset with no bounds check. The typed views
+/// in `wire` remain the one parser for everything off this path; these offsets are
+/// RFC 791's and are checked against them by the tests.
+mod fast {
+    pub const ETHERTYPE: usize = 12;
+    pub const VER_IHL: usize = 14;
+    pub const TOTAL_LEN: usize = 16;
+    pub const FLAGS: usize = 20;
+    pub const TTL: usize = 22;
+    pub const PROTO: usize = 23;
+    pub const CHECKSUM: usize = 24;
+    pub const SRC: usize = 26;
+    pub const DST: usize = 30;
+}
+
+#[inline(always)]
+fn be16(h: &[u8; IPV4_FAST_LEN], at: usize) -> u16 {
+    u16::from_be_bytes([h[at], h[at + 1]])
+}
+
+#[inline(always)]
+fn addr_at(h: &[u8; IPV4_FAST_LEN], at: usize) -> Ipv4Addr {
+    Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3])
+}
+
 impl Stack {
+    /// The IPv4 fast path's checks: Ethernet to our MAC with a unicast source, IPv4 with
+    /// IHL 5, total length within the frame, a valid header checksum, no martian or
+    /// group addresses (RFC 1812 §5.2.2, §5.3.7). `None` means "not the common case":
+    /// the caller takes the general path, which re-checks and counts the drop.
+    #[inline]
+    pub(super) fn ipv4_fast_check(
+        &self,
+        port: PortId,
+        h: &[u8; IPV4_FAST_LEN],
+        len: usize,
+    ) -> Option<Ipv4Addr> {
+        if h[fast::ETHERTYPE] != 0x08 || h[fast::ETHERTYPE + 1] != 0x00 || h[fast::VER_IHL] != 0x45
+        {
+            return None;
+        }
+        let mac = &self.ports[usize::from(port.0)].config.mac.0;
+        if h[..6] != mac[..] || h[6] & 1 != 0 {
+            return None;
+        }
+        let total = usize::from(be16(h, fast::TOTAL_LEN));
+        if total < 20 || ETH_LEN + total > len {
+            return None;
+        }
+        let mut sum = 0u32;
+        let mut i = ETH_LEN;
+        while i < IPV4_FAST_LEN {
+            sum += u32::from(be16(h, i));
+            i += 2;
+        }
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        if sum != 0xffff {
+            return None;
+        }
+        let (src, dst) = (addr_at(h, fast::SRC), addr_at(h, fast::DST));
+        if martian_source(src)
+            || martian_destination(dst)
+            || dst.is_multicast()
+            || dst.is_broadcast()
+        {
+            return None;
+        }
+        Some(dst)
+    }
+
     /// Stage 1 for IPv4: header checks, trailing padding trimmed; the destination to look
     /// up, or `None` when the frame was consumed (dropped or handled).
     #[inline]
@@ -106,11 +177,13 @@ impl Stack {
         mut frame: Frame,
         hop: Option<u32>,
     ) {
-        // Trim Ethernet padding so that only the datagram travels on.
-        let total = {
-            let ip = Ipv4Packet::new_unchecked(&frame.data()[ETH_LEN..]);
-            usize::from(ip.total_len())
+        // Trim Ethernet padding so that only the datagram travels on. (Stage 1 checked
+        // that the header is there.)
+        let Some(h) = frame.data().first_chunk::<IPV4_FAST_LEN>() else {
+            return self.count_drop(port, DropReason::Ipv4Truncated);
         };
+        let total = usize::from(be16(h, fast::TOTAL_LEN));
+        let dst = addr_at(h, fast::DST);
         frame.truncate(ETH_LEN + total);
         let Some(id) = hop else {
             if !self.config.forwarding {
@@ -125,7 +198,6 @@ impl Stack {
         match self.routes.hop(id) {
             NextHop::Local => self.local_v4(now, port, frame),
             NextHop::Connected { port: out } => {
-                let dst = Ipv4Packet::new_unchecked(&frame.data()[ETH_LEN..]).dst_addr();
                 if self.ports[usize::from(out.0)].is_subnet_broadcast(dst) {
                     // RFC 2644: directed broadcasts are not forwarded by default.
                     return self.count_drop(port, DropReason::BroadcastIgnored);
@@ -157,16 +229,19 @@ impl Stack {
         if !self.config.forwarding {
             return self.count_drop(in_port, DropReason::NotForwarding);
         }
-        let (ttl, total, df) = {
-            let ip = Ipv4Packet::new_unchecked(&frame.data()[ETH_LEN..]);
-            (ip.hop_limit(), usize::from(ip.total_len()), ip.dont_frag())
+        let port_out = &self.ports[usize::from(out.0)];
+        let (mtu, mac) = (usize::from(port_out.config.mtu), port_out.config.mac);
+        let Some(h) = frame.data_mut().first_chunk_mut::<IPV4_FAST_LEN>() else {
+            return self.count_drop(in_port, DropReason::Ipv4Truncated);
         };
+        let ttl = h[fast::TTL];
+        let total = usize::from(be16(h, fast::TOTAL_LEN));
         if ttl <= 1 {
             self.count_drop(in_port, DropReason::TtlExpired);
             return self.icmp_error_v4(now, in_port, &frame, Icmp4Error::TtlExceeded);
         }
-        let mtu = usize::from(self.ports[usize::from(out.0)].config.mtu);
         if total > mtu {
+            let df = h[fast::FLAGS] & 0x40 != 0;
             if df {
                 self.count_drop(in_port, DropReason::MtuExceeded);
                 return self.icmp_error_v4(
@@ -178,9 +253,13 @@ impl Stack {
             }
             return self.fragment_v4(now, in_port, frame, out, nh, hop_id, mtu);
         }
-        Ipv4Packet::new_unchecked(&mut frame.data_mut()[ETH_LEN..]).decrement_hop_limit();
-        let mac = self.ports[usize::from(out.0)].config.mac;
-        frame.data_mut()[6..12].copy_from_slice(&mac.0);
+        // RFC 1812 §5.3.1 TTL decrement, checksum updated incrementally (RFC 1624).
+        let old = u16::from_be_bytes([ttl, h[fast::PROTO]]);
+        h[fast::TTL] = ttl - 1;
+        let new = u16::from_be_bytes([ttl - 1, h[fast::PROTO]]);
+        let c = checksum::update16(be16(h, fast::CHECKSUM), old, new);
+        h[fast::CHECKSUM..fast::CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+        h[6..12].copy_from_slice(&mac.0);
         self.ports[usize::from(out.0)].counters.forwarded += 1;
         self.transmit_via(now, out, nh, hop_id, frame);
     }
