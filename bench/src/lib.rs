@@ -1,1 +1,3 @@
 //! Library of the bench crate.
+pub mod lpm;
+pub mod tables;

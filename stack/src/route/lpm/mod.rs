@@ -52,6 +52,8 @@
 mod engine;
 #[cfg(test)]
 mod tests;
+mod update;
+mod values;
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
@@ -94,7 +96,7 @@ macro_rules! lpm_type {
             /// The value of the longest prefix containing `addr`.
             #[inline]
             pub fn lookup(&self, addr: $addr) -> Option<u32> {
-                self.table.decode(self.table.lookup_code(<$bits>::from(addr)))
+                self.table.lookup(<$bits>::from(addr))
             }
 
             /// Looks up every address of `addrs` into the same index of `out`, running

@@ -531,3 +531,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn many_distinct_values_switch_to_wide_leaves() {
+    // Disjoint /24s, so the expected answer of an address is its own route's value.
+    let route = |i: u32| p4(0x0a00_0000 + (i << 8), 24);
+    let value = |i: u32| if i % 3 == 0 { u32::MAX - i } else { i * 7 };
+    let check = |t: &Lpm4, upto: u32| {
+        for i in (0..upto).step_by(97) {
+            let a = Ipv4Addr::from(route(i).bits() | 0x42);
+            assert_eq!(t.lookup(a), Some(value(i)), "route {i}");
+        }
+        let mut out = vec![None; 64];
+        let addrs: Vec<Ipv4Addr> = (0..64)
+            .map(|i| Ipv4Addr::from(route(i).bits() | 1))
+            .collect();
+        t.lookup_batch(&addrs, &mut out);
+        for i in 0..64 {
+            assert_eq!(out[i as usize], Some(value(i)));
+        }
+    };
+    // Grow past 65,535 distinct values one insert at a time.
+    let mut t: Lpm4 = (0..65_000).map(|i| (route(i), value(i))).collect();
+    assert!(!t.table.leaves.is_wide());
+    check(&t, 65_000);
+    for i in 65_000..66_000 {
+        t.insert(route(i), value(i));
+    }
+    assert!(t.table.leaves.is_wide());
+    check(&t, 66_000);
+    for i in (0..66_000).step_by(2) {
+        assert_eq!(t.remove(route(i)), Some(value(i)));
+    }
+    assert_eq!(t.lookup(Ipv4Addr::from(route(0).bits())), None);
+    assert_eq!(t.lookup(Ipv4Addr::from(route(1).bits())), Some(value(1)));
+    // A bulk build of as many values is wide from the start.
+    let w: Lpm4 = (0..70_000).map(|i| (route(i), value(i))).collect();
+    assert!(w.table.leaves.is_wide());
+    check(&w, 70_000);
+    // And a rebuild with few values left is narrow again.
+    let n: Lpm4 = w.iter().filter(|(_, v)| v % 1000 == 0).collect();
+    assert!(!n.table.leaves.is_wide());
+}
