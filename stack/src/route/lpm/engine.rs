@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 
 use super::values::Values;
 
-/// Flag in a direct-array entry: the low 31 bits are a leaf code, not a node index.
+/// Flag in a direct-array entry: the low 31 bits are a leaf code.
 pub(super) const LEAF: u32 = 1 << 31;
+/// Flag in a direct-array entry (without [`LEAF`]): the low 30 bits index a compact
+/// record in `Table::compact`; with neither flag, they index a node.
+pub(super) const COMPACT: u32 = 1 << 30;
 /// Bits of the key consumed by one internal node.
 pub(super) const STRIDE: u32 = 6;
 /// Lookups walked together by [`Table::lookup_batch`] (at most 256).
@@ -90,6 +93,27 @@ pub(super) fn upto(v: u32) -> u64 {
     u64::MAX >> (63 - v)
 }
 
+/// A leaf width: how leaves pack into the 64-bit words of a compact record.
+pub(super) trait Width: Copy + Into<u32> {
+    /// Leaves per word.
+    const PER_WORD: u32;
+    /// Leaf `i` of the leaves packed from `words[0]` on.
+    #[inline(always)]
+    fn unpack(words: &[u64], i: u32) -> u32 {
+        let bits = 64 / Self::PER_WORD;
+        let w = words[(i / Self::PER_WORD) as usize];
+        ((w >> ((i % Self::PER_WORD) * bits)) & (u64::MAX >> (64 - bits))) as u32
+    }
+}
+
+impl Width for u16 {
+    const PER_WORD: u32 = 4;
+}
+
+impl Width for u32 {
+    const PER_WORD: u32 = 2;
+}
+
 /// The leaf array: `u16` ids while the table is narrow, `u32` codes once wide (see
 /// [`values`](super::values)).
 #[derive(Clone, Debug)]
@@ -149,6 +173,10 @@ pub(super) struct Table<K: Key> {
     pub(super) dir: Vec<u32>,
     pub(super) nodes: Vec<Node>,
     pub(super) leaves: Leaves,
+    /// Compact records of direct slots whose subtree is one node without children: the
+    /// node's `leafvec`, then its leaves packed into words, so that the bitmap and the
+    /// leaf are usually in one cache line.
+    pub(super) compact: Vec<u64>,
     pub(super) values: Values,
     // The RIB and bookkeeping for updates.
     /// Routes by (address, length).
@@ -161,6 +189,7 @@ pub(super) struct Table<K: Key> {
     pub(super) defaults: Vec<u32>,
     pub(super) dead_nodes: usize,
     pub(super) dead_leaves: usize,
+    pub(super) dead_compact: usize,
     /// Full rebuilds after the bulk build (compactions and very short routes).
     pub(super) rebuilds: u64,
     pub(super) scratch: Vec<(K, u8, u32)>,
@@ -178,12 +207,18 @@ impl<K: Key> Table<K> {
 
     /// The leaf code of the longest match for `key` (0: no route).
     #[inline(always)]
-    fn code_in<L: Copy + Into<u32>>(&self, leaves: &[L], key: K) -> u32 {
+    fn code_in<L: Width>(&self, leaves: &[L], key: K) -> u32 {
         let Some(&d) = self.dir.get(key.slot()) else {
             return 0;
         };
         if d & LEAF != 0 {
             return d & !LEAF;
+        }
+        if d & COMPACT != 0 {
+            let x = (d & !COMPACT) as usize;
+            let v = key.chunk(K::DIRECT);
+            let i = (self.compact[x] & upto(v)).count_ones() - 1;
+            return L::unpack(&self.compact[x + 1..], i);
         }
         let mut idx = d as usize;
         let mut off = K::DIRECT;
@@ -228,7 +263,7 @@ impl<K: Key> Table<K> {
     /// 40 % for IPv4 and 80 % for IPv6; groups of 32-128 were alike, 16 and fewer slower;
     /// prefetching the next group's direct entries gained nothing measurable.)
     #[inline(always)]
-    fn batch_in<L: Copy + Into<u32>, A: Copy>(
+    fn batch_in<L: Width, A: Copy>(
         &self,
         leaves: &[L],
         addrs: &[A],
@@ -251,10 +286,29 @@ impl<K: Key> Table<K> {
                 keys[i] = to_key(x);
                 st[i] = self.dir[keys[i].slot()];
             }
+            // Lanes into a node go on walking; lanes into a compact record read its
+            // bitmap, then (in a second pass) the word holding their leaf.
             let mut nwalk = 0;
+            let mut ncomp = 0;
+            let mut comp = [0u8; LANES];
             for (i, &d) in st.iter().enumerate().take(a.len()) {
                 walk[nwalk] = i as u8;
-                nwalk += usize::from(d & LEAF == 0);
+                nwalk += usize::from(d & (LEAF | COMPACT) == 0);
+                comp[ncomp] = i as u8;
+                ncomp += usize::from(d & (LEAF | COMPACT) == COMPACT);
+            }
+            let mut nth = [0u8; LANES];
+            for &i in &comp[..ncomp] {
+                let i = usize::from(i);
+                let x = (st[i] & !COMPACT) as usize;
+                let v = keys[i].chunk(K::DIRECT);
+                // The leaf's index among the record's leaves (at most 63).
+                nth[i] = ((self.compact[x] & upto(v)).count_ones() as u8).wrapping_sub(1);
+            }
+            for &i in &comp[..ncomp] {
+                let i = usize::from(i);
+                let x = (st[i] & !COMPACT) as usize;
+                st[i] = LEAF | L::unpack(&self.compact[x + 1..], u32::from(nth[i]));
             }
             let mut off = K::DIRECT;
             while nwalk > 0 {
@@ -296,6 +350,7 @@ impl<K: Key> Table<K> {
         self.dir.capacity() * 4
             + self.nodes.capacity() * core::mem::size_of::<Node>()
             + self.leaves.bytes()
+            + self.compact.capacity() * 8
             + self.values.table_bytes()
     }
 
@@ -311,13 +366,16 @@ impl<K: Key> Table<K> {
             + self.scratch.capacity() * core::mem::size_of::<(K, u8, u32)>()
     }
 
-    /// Nodes, leaves, dead ones among them, and full rebuilds (for `Debug`).
-    pub(super) fn stats(&self) -> [u64; 5] {
+    /// Nodes, leaves, compact words, dead ones among them, and full rebuilds (for
+    /// `Debug`).
+    pub(super) fn stats(&self) -> [u64; 7] {
         [
             self.nodes.len() as u64,
             self.leaves.len() as u64,
+            self.compact.len() as u64,
             self.dead_nodes as u64,
             self.dead_leaves as u64,
+            self.dead_compact as u64,
             self.rebuilds,
         ]
     }

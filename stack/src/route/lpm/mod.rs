@@ -143,13 +143,16 @@ macro_rules! lpm_type {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let [nodes, leaves, dead_nodes, dead_leaves, rebuilds] = self.table.stats();
+                let [nodes, leaves, compact, dead_nodes, dead_leaves, dead_compact, rebuilds] =
+                    self.table.stats();
                 f.debug_struct(stringify!($name))
                     .field("routes", &self.len())
                     .field("nodes", &nodes)
                     .field("leaves", &leaves)
+                    .field("compact_words", &compact)
                     .field("dead_nodes", &dead_nodes)
                     .field("dead_leaves", &dead_leaves)
+                    .field("dead_compact_words", &dead_compact)
                     .field("rebuilds", &rebuilds)
                     .field("memory_bytes", &self.memory_bytes())
                     .finish()

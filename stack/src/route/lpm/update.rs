@@ -1,7 +1,7 @@
 //! The RIB side of a [`Table`]: exact-match queries, the bulk build, and incremental
 //! insert and remove (see the parent module for the strategy).
 
-use super::engine::{upto, Key, Leaves, Node, Table, LEAF, STRIDE};
+use super::engine::{upto, Key, Leaves, Node, Table, COMPACT, LEAF, STRIDE};
 
 /// A full rebuild (instead of per-slot rebuilds) for a route this short or shorter.
 const SHORT_REBUILD_ALL: u32 = 3;
@@ -17,6 +17,7 @@ type Item<K> = (K, u8, u32);
 struct Arena<'a> {
     nodes: &'a mut Vec<Node>,
     leaves: &'a mut Leaves,
+    compact: &'a mut Vec<u64>,
     defaults: &'a mut Vec<u32>,
 }
 
@@ -134,7 +135,7 @@ impl<K: Key> Table<K> {
     fn update_long(&mut self, key: K, len: u32) {
         let slot = key.slot();
         let d = self.dir[slot];
-        if d & LEAF != 0 {
+        if d & (LEAF | COMPACT) != 0 {
             self.rebuild_slot(slot);
             return;
         }
@@ -194,35 +195,36 @@ impl<K: Key> Table<K> {
         let mut arena = Arena {
             nodes: &mut self.nodes,
             leaves: &mut self.leaves,
+            compact: &mut self.compact,
             defaults: &mut self.defaults,
         };
         build_node(&mut arena, idx, &self.scratch, off, default);
         true
     }
 
-    /// Rebuilds the subtree of one direct slot from the RIB: in place when it has one and
-    /// keeps routes, appended when it is new, or a leaf when no longer needed.
+    /// Rebuilds the subtree of one direct slot from the RIB, appended to the arrays (the
+    /// old one, if any, becomes garbage), or makes the slot a leaf when no route longer
+    /// than `DIRECT` bits is left in it.
     fn rebuild_slot(&mut self, slot: usize) {
         let old = self.dir[slot];
-        let base = K::slot_base(slot);
         if old & LEAF == 0 {
-            self.defaults[old as usize] = self.cover_code[slot];
-            if self.rebuild_node(old as usize, base, K::DIRECT) {
-                return;
+            if old & COMPACT != 0 {
+                let x = (old & !COMPACT) as usize;
+                self.dead_compact += compact_words(self.compact[x], self.leaves.is_wide());
+            } else {
+                let (n, l) = subtree_size(&self.nodes, old as usize);
+                self.dead_nodes += n;
+                self.dead_leaves += l;
             }
-            let (n, l) = subtree_size(&self.nodes, old as usize);
-            self.dead_nodes += n;
-            self.dead_leaves += l;
-            self.dir[slot] = LEAF | self.cover_code[slot];
-            return;
         }
-        self.collect(base, K::DIRECT);
+        self.collect(K::slot_base(slot), K::DIRECT);
         self.dir[slot] = if self.scratch.is_empty() {
             LEAF | self.cover_code[slot]
         } else {
             let mut arena = Arena {
                 nodes: &mut self.nodes,
                 leaves: &mut self.leaves,
+                compact: &mut self.compact,
                 defaults: &mut self.defaults,
             };
             build_subtree(&mut arena, &self.scratch, K::DIRECT, self.cover_code[slot])
@@ -233,7 +235,9 @@ impl<K: Key> Table<K> {
         let nodes_over = self.dead_nodes > MIN_GARBAGE && 2 * self.dead_nodes > self.nodes.len();
         let leaves_over =
             self.dead_leaves > MIN_GARBAGE && 2 * self.dead_leaves > self.leaves.len();
-        if nodes_over || leaves_over {
+        let compact_over =
+            self.dead_compact > MIN_GARBAGE && 2 * self.dead_compact > self.compact.len();
+        if nodes_over || leaves_over || compact_over {
             self.rebuilds += 1;
             self.rebuild_all();
         }
@@ -286,11 +290,14 @@ impl<K: Key> Table<K> {
         self.ensure_dir();
         let live_nodes = self.nodes.len() - self.dead_nodes;
         let live_leaves = self.leaves.len() - self.dead_leaves;
+        let live_compact = self.compact.len() - self.dead_compact;
         self.nodes = Vec::with_capacity(live_nodes);
         self.defaults = Vec::with_capacity(live_nodes);
         self.leaves = Leaves::with_capacity(!self.values.fits_narrow(), live_leaves);
+        self.compact = Vec::with_capacity(live_compact);
         self.dead_nodes = 0;
         self.dead_leaves = 0;
+        self.dead_compact = 0;
         // Covers: in (address, length) order a route comes after every route containing
         // it, so painting in that order leaves the longest cover in each slot.
         self.cover_code.fill(0);
@@ -314,6 +321,7 @@ impl<K: Key> Table<K> {
         let mut arena = Arena {
             nodes: &mut self.nodes,
             leaves: &mut self.leaves,
+            compact: &mut self.compact,
             defaults: &mut self.defaults,
         };
         let mut cur = usize::MAX;
@@ -338,23 +346,46 @@ impl<K: Key> Table<K> {
     }
 }
 
-/// Builds a subtree for `items` (routes under one node, sorted by address then length)
-/// at offset `off` under the inherited leaf `default`; returns its root's index.
+/// Builds the subtree of a direct slot for `items` (its routes longer than `off` bits,
+/// sorted by address then length) under the inherited leaf `default`; returns the
+/// direct entry: a compact record when the root has no children, else the root node.
 fn build_subtree<K: Key>(a: &mut Arena<'_>, items: &[Item<K>], off: u32, default: u32) -> u32 {
+    let (paint, vector) = paint(items, off, default);
+    if vector == 0 {
+        let x = a.compact.len();
+        let wide = a.leaves.is_wide();
+        let per_word = if wide { 2 } else { 4 };
+        a.compact.push(0);
+        let mut leafvec = 0u64;
+        let mut n = 0;
+        for v in 0..64 {
+            if v == 0 || paint[v] != paint[v - 1] {
+                leafvec |= 1 << v;
+                if n % per_word == 0 {
+                    a.compact.push(0);
+                }
+                let shift = (n % per_word) * (64 / per_word);
+                *a.compact.last_mut().expect("word pushed above") |= u64::from(paint[v]) << shift;
+                n += 1;
+            }
+        }
+        a.compact[x] = leafvec;
+        let x = u32::try_from(x).ok().filter(|&x| x & (LEAF | COMPACT) == 0);
+        return COMPACT | x.expect("more than 2^30 compact words");
+    }
     let root = a.nodes.len();
     a.nodes.push(Node::default());
     a.defaults.push(default);
-    build_node(a, root, items, off, default);
+    fill_node(a, root, items, off, &paint, vector);
     u32::try_from(root)
         .ok()
-        .filter(|&r| r & LEAF == 0)
-        .expect("more than 2^31 Poptrie nodes")
+        .filter(|&r| r & (LEAF | COMPACT) == 0)
+        .expect("more than 2^30 Poptrie nodes")
 }
 
-/// Fills node `at`, which resolves bits `off..off + 6` of `items` (routes sharing the bits
-/// above `off`, sorted by address then length) under the inherited leaf `default`,
-/// appending its children and leaves.
-fn build_node<K: Key>(a: &mut Arena<'_>, at: usize, items: &[Item<K>], off: u32, default: u32) {
+/// The leaves of a node at offset `off` over `items` (routes sharing the bits above
+/// `off`, sorted by address then length) under `default`, and its child bitmap.
+fn paint<K: Key>(items: &[Item<K>], off: u32, default: u32) -> ([u32; 64], u64) {
     // Expand the routes ending in this stride over its 64 chunk values; a route comes
     // after those containing it, so the longest match is painted last.
     let mut paint = [default; 64];
@@ -372,6 +403,25 @@ fn build_node<K: Key>(a: &mut Arena<'_>, at: usize, items: &[Item<K>], off: u32,
             vector |= 1 << c;
         }
     }
+    (paint, vector)
+}
+
+/// Fills node `at`, which resolves bits `off..off + 6` of `items` under the inherited
+/// leaf `default`, appending its children and leaves.
+fn build_node<K: Key>(a: &mut Arena<'_>, at: usize, items: &[Item<K>], off: u32, default: u32) {
+    let (paint, vector) = paint(items, off, default);
+    fill_node(a, at, items, off, &paint, vector);
+}
+
+/// [`build_node`] once the leaves and child bitmap are known.
+fn fill_node<K: Key>(
+    a: &mut Arena<'_>,
+    at: usize,
+    items: &[Item<K>],
+    off: u32,
+    paint: &[u32; 64],
+    vector: u64,
+) {
     // Leaves: one per run of equal values among the chunk values without a child.
     let base0 = a.leaves.len();
     let mut leafvec = 0u64;
@@ -415,6 +465,12 @@ fn build_node<K: Key>(a: &mut Arena<'_>, at: usize, items: &[Item<K>], off: u32,
         }
         i += run;
     }
+}
+
+/// Words of a compact record with this `leafvec`.
+fn compact_words(leafvec: u64, wide: bool) -> usize {
+    let per_word = if wide { 2 } else { 4 };
+    1 + (leafvec.count_ones() as usize).div_ceil(per_word)
 }
 
 /// Nodes and leaves of the subtree rooted at `root` (for garbage accounting).
