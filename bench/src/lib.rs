@@ -1,3 +1,4 @@
 //! Library of the bench crate.
+pub mod forward;
 pub mod lpm;
 pub mod tables;

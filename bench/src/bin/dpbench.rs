@@ -35,12 +35,66 @@ struct FastpathArgs {
     /// Skip the LPM measurement.
     #[arg(long)]
     skip_lpm: bool,
+    /// Skip the forwarding measurement.
+    #[arg(long)]
+    skip_forward: bool,
+    /// Packets per forwarding round.
+    #[arg(long, default_value_t = 2_000_000)]
+    forward_packets: usize,
+}
+
+/// Forwarding cost per packet on the full table and on a one-route table.
+fn forward(args: &FastpathArgs) -> Map<String, Value> {
+    let mut out = Map::new();
+    let rounds = args.lpm.rounds.max(1);
+    let full = bench::tables::synthetic_v4(args.lpm.routes_v4, 1);
+    let one = vec![("0.0.0.0/0".parse().expect("default route"), 0u32)];
+    println!(
+        "\nforwarding: 64-byte IPv4/UDP, batches of {}, one core, {} packets x {rounds} rounds",
+        bench::forward::BATCH,
+        args.forward_packets
+    );
+    for (name, table) in [("full", &full), ("one_route", &one)] {
+        match bench::forward::measure(table, &full, args.forward_packets, rounds, 7) {
+            Ok(r) => {
+                println!(
+                    "  {name:<10} {:>8} routes  {:>6.1} ns/packet (best {:.1}, worst {:.1})  = {:.1} Mpps  (table load {:.0} ms)",
+                    r.routes, r.ns_per_packet, r.best_ns_per_packet, r.worst_ns_per_packet, 1e3 / r.ns_per_packet, r.load_ms
+                );
+                let key = if name == "full" {
+                    "forward_ns_per_packet".to_string()
+                } else {
+                    format!("forward_ns_per_packet_{name}")
+                };
+                out.insert(key, Value::from((r.ns_per_packet * 10.0).round() / 10.0));
+                if name == "full" {
+                    out.insert(
+                        "forward_mpps".into(),
+                        Value::from((1e4 / r.ns_per_packet).round() / 10.0),
+                    );
+                    out.insert(
+                        "forward_ns_spread".into(),
+                        Value::from(vec![r.best_ns_per_packet, r.worst_ns_per_packet]),
+                    );
+                    out.insert("forward_routes_v4".into(), Value::from(r.routes));
+                }
+            }
+            Err(e) => {
+                eprintln!("forwarding measurement failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    out
 }
 
 fn fastpath(args: &FastpathArgs) -> Map<String, Value> {
     let mut summary = Map::new();
     if !args.skip_lpm {
         summary.extend(bench::lpm::run(&args.lpm));
+    }
+    if !args.skip_forward {
+        summary.extend(forward(args));
     }
     summary
 }
