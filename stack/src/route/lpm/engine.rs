@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::values::Values;
+use super::values::{Values, Width};
 
 /// Flag in a direct-array entry: the low 31 bits are a leaf code.
 pub(super) const LEAF: u32 = 1 << 31;
@@ -93,8 +93,8 @@ pub(super) fn upto(v: u32) -> u64 {
     u64::MAX >> (63 - v)
 }
 
-/// A leaf width: how leaves pack into the 64-bit words of a compact record.
-pub(super) trait Width: Copy + Into<u32> {
+/// A leaf type: how leaves pack into the 64-bit words of a compact record.
+pub(super) trait Leaf: Copy + Into<u32> {
     /// Leaves per word.
     const PER_WORD: u32;
     /// Leaf `i` of the leaves packed from `words[0]` on.
@@ -106,19 +106,24 @@ pub(super) trait Width: Copy + Into<u32> {
     }
 }
 
-impl Width for u16 {
+impl Leaf for u8 {
+    const PER_WORD: u32 = 8;
+}
+
+impl Leaf for u16 {
     const PER_WORD: u32 = 4;
 }
 
-impl Width for u32 {
+impl Leaf for u32 {
     const PER_WORD: u32 = 2;
 }
 
-/// The leaf array: `u16` ids while the table is narrow, `u32` codes once wide (see
-/// [`values`](super::values)).
+/// The leaf array, in the width the values allow (see [`values`](super::values)).
 #[derive(Clone, Debug)]
 pub(super) enum Leaves {
-    /// Interned ids.
+    /// `u8` ids.
+    Byte(Vec<u8>),
+    /// `u16` ids.
     Narrow(Vec<u16>),
     /// Values inline (`value + 1`) or escape codes.
     Wide(Vec<u32>),
@@ -126,16 +131,24 @@ pub(super) enum Leaves {
 
 impl Default for Leaves {
     fn default() -> Self {
-        Leaves::Narrow(Vec::new())
+        Leaves::Byte(Vec::new())
     }
 }
 
 impl Leaves {
-    pub(super) fn with_capacity(wide: bool, n: usize) -> Self {
-        if wide {
-            Leaves::Wide(Vec::with_capacity(n))
-        } else {
-            Leaves::Narrow(Vec::with_capacity(n))
+    pub(super) fn with_capacity(width: Width, n: usize) -> Self {
+        match width {
+            Width::Byte => Leaves::Byte(Vec::with_capacity(n)),
+            Width::Narrow => Leaves::Narrow(Vec::with_capacity(n)),
+            Width::Wide => Leaves::Wide(Vec::with_capacity(n)),
+        }
+    }
+
+    pub(super) fn width(&self) -> Width {
+        match self {
+            Leaves::Byte(_) => Width::Byte,
+            Leaves::Narrow(_) => Width::Narrow,
+            Leaves::Wide(_) => Width::Wide,
         }
     }
 
@@ -143,16 +156,27 @@ impl Leaves {
         matches!(self, Leaves::Wide(_))
     }
 
+    /// Leaves to a word of a compact record.
+    pub(super) fn per_word(&self) -> usize {
+        match self {
+            Leaves::Byte(_) => 8,
+            Leaves::Narrow(_) => 4,
+            Leaves::Wide(_) => 2,
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         match self {
+            Leaves::Byte(v) => v.len(),
             Leaves::Narrow(v) => v.len(),
             Leaves::Wide(v) => v.len(),
         }
     }
 
-    /// Appends a leaf; a narrow code always fits 16 bits (see `Values::fits_narrow`).
+    /// Appends a leaf; the code always fits the width (see `Values::width`).
     pub(super) fn push(&mut self, code: u32) {
         match self {
+            Leaves::Byte(v) => v.push(code as u8),
             Leaves::Narrow(v) => v.push(code as u16),
             Leaves::Wide(v) => v.push(code),
         }
@@ -160,6 +184,7 @@ impl Leaves {
 
     pub(super) fn bytes(&self) -> usize {
         match self {
+            Leaves::Byte(v) => v.capacity(),
             Leaves::Narrow(v) => v.capacity() * 2,
             Leaves::Wide(v) => v.capacity() * 4,
         }
@@ -200,6 +225,7 @@ impl<K: Key> Table<K> {
     #[inline(always)]
     pub(super) fn lookup(&self, key: K) -> Option<u32> {
         match &self.leaves {
+            Leaves::Byte(l) => self.values.narrow(self.code_in(l, key)),
             Leaves::Narrow(l) => self.values.narrow(self.code_in(l, key)),
             Leaves::Wide(l) => self.values.wide(self.code_in(l, key)),
         }
@@ -207,7 +233,7 @@ impl<K: Key> Table<K> {
 
     /// The leaf code of the longest match for `key` (0: no route).
     #[inline(always)]
-    fn code_in<L: Width>(&self, leaves: &[L], key: K) -> u32 {
+    fn code_in<L: Leaf>(&self, leaves: &[L], key: K) -> u32 {
         let Some(&d) = self.dir.get(key.slot()) else {
             return 0;
         };
@@ -247,6 +273,7 @@ impl<K: Key> Table<K> {
             "lookup_batch: out is shorter than addrs"
         );
         match &self.leaves {
+            Leaves::Byte(l) => self.batch_in(l, addrs, out, to_key, |c| self.values.narrow(c)),
             Leaves::Narrow(l) => self.batch_in(l, addrs, out, to_key, |c| self.values.narrow(c)),
             Leaves::Wide(l) => self.batch_in(l, addrs, out, to_key, |c| self.values.wide(c)),
         }
@@ -263,7 +290,7 @@ impl<K: Key> Table<K> {
     /// 40 % for IPv4 and 80 % for IPv6; groups of 32-128 were alike, 16 and fewer slower;
     /// prefetching the next group's direct entries gained nothing measurable.)
     #[inline(always)]
-    fn batch_in<L: Width, A: Copy>(
+    fn batch_in<L: Leaf, A: Copy>(
         &self,
         leaves: &[L],
         addrs: &[A],

@@ -573,3 +573,46 @@ fn many_distinct_values_switch_to_wide_leaves() {
     let n: Lpm4 = w.iter().filter(|(_, v)| v % 1000 == 0).collect();
     assert!(!n.table.leaves.is_wide());
 }
+
+#[test]
+fn leaves_widen_from_bytes_to_u16() {
+    let mut rng = Rng(9);
+    let bases: Vec<u32> = (0..8).map(|_| rng.next() as u32).collect();
+    let mut naive: Naive<Ipv4Prefix> = Naive::default();
+    let mut routes = Vec::new();
+    for i in 0..600 {
+        let p = rand_p4(&mut rng, &bases);
+        // Few distinct values at first, then more than 255.
+        let v = if i < 300 { i % 7 } else { i };
+        routes.push((p, v));
+    }
+    let mut t: Lpm4 = routes[..300].iter().copied().collect();
+    for &(p, v) in &routes[..300] {
+        naive.insert(p, v);
+    }
+    assert_eq!(t.table.leaves.width(), super::values::Width::Byte);
+    let probes = probes4(&mut rng, &routes, 500);
+    check4(&t, &naive, &probes);
+    for &(p, v) in &routes[300..] {
+        assert_eq!(t.insert(p, v), naive.insert(p, v));
+    }
+    assert_eq!(t.table.leaves.width(), super::values::Width::Narrow);
+    check4(&t, &naive, &probes);
+}
+
+#[test]
+fn extend_a_filled_table() {
+    let mut rng = Rng(10);
+    let bases: Vec<u32> = (0..8).map(|_| rng.next() as u32).collect();
+    let routes: Vec<(Ipv4Prefix, u32)> = (0..2000)
+        .map(|_| (rand_p4(&mut rng, &bases), rng.below(40) as u32))
+        .collect();
+    let mut naive: Naive<Ipv4Prefix> = Naive::default();
+    for &(p, v) in &routes {
+        naive.insert(p, v);
+    }
+    let mut t: Lpm4 = routes[..1000].iter().copied().collect();
+    t.extend(routes[1000..1010].iter().copied());
+    t.extend(routes[1010..].iter().copied());
+    check4(&t, &naive, &probes4(&mut rng, &routes[..300], 1000));
+}

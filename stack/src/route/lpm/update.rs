@@ -74,8 +74,8 @@ impl<K: Key> Table<K> {
     /// added, changed or removed there.
     fn changed(&mut self, key: K, len: u8) {
         let l = u32::from(len);
-        if !self.leaves.is_wide() && !self.values.fits_narrow() {
-            // Too many distinct values for 16-bit leaves: rebuild with wide ones.
+        if self.values.width() > self.leaves.width() {
+            // Too many distinct values for the leaves: rebuild with wider ones.
             self.rebuild_all();
         } else if l > K::DIRECT {
             self.update_long(key, l);
@@ -210,7 +210,7 @@ impl<K: Key> Table<K> {
         if old & LEAF == 0 {
             if old & COMPACT != 0 {
                 let x = (old & !COMPACT) as usize;
-                self.dead_compact += compact_words(self.compact[x], self.leaves.is_wide());
+                self.dead_compact += compact_words(self.compact[x], self.leaves.per_word());
             } else {
                 let (n, l) = subtree_size(&self.nodes, old as usize);
                 self.dead_nodes += n;
@@ -293,7 +293,7 @@ impl<K: Key> Table<K> {
         let live_compact = self.compact.len() - self.dead_compact;
         self.nodes = Vec::with_capacity(live_nodes);
         self.defaults = Vec::with_capacity(live_nodes);
-        self.leaves = Leaves::with_capacity(!self.values.fits_narrow(), live_leaves);
+        self.leaves = Leaves::with_capacity(self.values.width(), live_leaves);
         self.compact = Vec::with_capacity(live_compact);
         self.dead_nodes = 0;
         self.dead_leaves = 0;
@@ -343,6 +343,8 @@ impl<K: Key> Table<K> {
         }
         scratch.clear();
         self.scratch = scratch;
+        // Keep an eighth spare for the subtrees updates append, no more.
+        shrink_arrays(self, |len| len + len / 8);
     }
 }
 
@@ -353,8 +355,7 @@ fn build_subtree<K: Key>(a: &mut Arena<'_>, items: &[Item<K>], off: u32, default
     let (paint, vector) = paint(items, off, default);
     if vector == 0 {
         let x = a.compact.len();
-        let wide = a.leaves.is_wide();
-        let per_word = if wide { 2 } else { 4 };
+        let per_word = a.leaves.per_word();
         a.compact.push(0);
         let mut leafvec = 0u64;
         let mut n = 0;
@@ -467,9 +468,20 @@ fn fill_node<K: Key>(
     }
 }
 
-/// Words of a compact record with this `leafvec`.
-fn compact_words(leafvec: u64, wide: bool) -> usize {
-    let per_word = if wide { 2 } else { 4 };
+/// Shrinks the capacity of every lookup array to `cap(len)`.
+fn shrink_arrays<K: Key>(t: &mut Table<K>, cap: impl Fn(usize) -> usize) {
+    t.nodes.shrink_to(cap(t.nodes.len()));
+    t.defaults.shrink_to(cap(t.defaults.len()));
+    t.compact.shrink_to(cap(t.compact.len()));
+    match &mut t.leaves {
+        Leaves::Byte(v) => v.shrink_to(cap(v.len())),
+        Leaves::Narrow(v) => v.shrink_to(cap(v.len())),
+        Leaves::Wide(v) => v.shrink_to(cap(v.len())),
+    }
+}
+
+/// Words of a compact record with this `leafvec`, `per_word` leaves to a word.
+fn compact_words(leafvec: u64, per_word: usize) -> usize {
     1 + (leafvec.count_ones() as usize).div_ceil(per_word)
 }
 

@@ -1,18 +1,29 @@
 //! Leaf codes: how a route's `u32` value is stored in a leaf.
 //!
 //! Every distinct value is interned with a reference count (one per route holding it)
-//! and gets a small id. While there are fewer than 65,536 distinct values the table is
-//! *narrow*: leaves are `u16` ids and a lookup ends with one read of the (small, hot) id
-//! table. Past that it is *wide*: leaves are `u32` codes holding `value + 1` directly,
-//! and only values of `2^30 - 1` and up go through the id table (escape codes). Code 0
-//! is "no route" in both.
+//! and gets a small id. With at most 255 distinct values leaves are `u8` ids, with at
+//! most 65,535 `u16` ids, and a lookup ends with one read of the (small, hot) id table.
+//! Past that leaves are *wide*: `u32` codes holding `value + 1` directly, and only
+//! values of `2^30 - 1` and up go through the id table (escape codes). Code 0 is "no
+//! route" in all three. Smaller leaves mean a smaller table and fewer cache misses; the
+//! width is chosen at each full build and widened (by a full rebuild) when an insert
+//! brings one distinct value too many.
 
 use rustc_hash::FxHashMap;
 
 /// Wide codes from here up are `ESC + id` (an interned value) instead of `value + 1`.
 pub(super) const ESC: u32 = 1 << 30;
-/// Ids up to this fit a narrow (`u16`) leaf.
-const NARROW_MAX_ID: usize = u16::MAX as usize;
+
+/// The width of the leaves, smallest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Width {
+    /// `u8` ids.
+    Byte,
+    /// `u16` ids.
+    Narrow,
+    /// `u32` codes.
+    Wide,
+}
 
 /// One interned value.
 #[derive(Clone, Copy, Debug)]
@@ -41,9 +52,13 @@ impl Default for Values {
 }
 
 impl Values {
-    /// True while every id fits a narrow leaf.
-    pub(super) fn fits_narrow(&self) -> bool {
-        self.vals.len() - 1 <= NARROW_MAX_ID
+    /// The narrowest leaf that holds every id.
+    pub(super) fn width(&self) -> Width {
+        match self.vals.len() - 1 {
+            0..=0xff => Width::Byte,
+            0x100..=0xffff => Width::Narrow,
+            _ => Width::Wide,
+        }
     }
 
     /// Counts one more route holding `value`.
