@@ -173,6 +173,15 @@ impl Leaves {
         }
     }
 
+    /// Leaf `i`.
+    pub(super) fn get(&self, i: usize) -> u32 {
+        match self {
+            Leaves::Byte(v) => u32::from(v[i]),
+            Leaves::Narrow(v) => u32::from(v[i]),
+            Leaves::Wide(v) => v[i],
+        }
+    }
+
     /// Appends a leaf; the code always fits the width (see `Values::width`).
     pub(super) fn push(&mut self, code: u32) {
         match self {

@@ -129,9 +129,17 @@ impl<K: Key> Table<K> {
         (0, 0)
     }
 
-    /// A route longer than `DIRECT` bits changed: rebuild the subtree of the deepest node
-    /// on its path whose stride holds the route's last bits (or that lacks the child the
-    /// route now needs); if that node no longer has routes below it, its parent instead.
+    /// A route longer than `DIRECT` bits changed. Walk its path to the deepest node on it:
+    ///
+    /// - if the route lies below a chunk of that node without a child (a new branch),
+    ///   give the node the child: its children block is copied with the new child's
+    ///   subtree built in, the siblings' subtrees kept as they are;
+    /// - otherwise the route's last bits fall in that node's stride: rebuild the node's
+    ///   subtree in place. If no route is left below it, drop it from its parent (and so
+    ///   on up).
+    ///
+    /// A slot that is a leaf or a compact record, or whose root is reached, is rebuilt
+    /// whole.
     fn update_long(&mut self, key: K, len: u32) {
         let slot = key.slot();
         let d = self.dir[slot];
@@ -151,6 +159,12 @@ impl<K: Key> Table<K> {
             let n = self.nodes[idx];
             let c = key.chunk(off);
             if (n.vector >> c) & 1 == 0 {
+                // A new branch (a removed route always has its branch).
+                self.collect(key.masked(off + STRIDE), off + STRIDE);
+                if !self.scratch.is_empty() {
+                    self.attach_child(idx, off, c);
+                    return;
+                }
                 break;
             }
             idx = n.base1 as usize + (n.vector & upto(c)).count_ones() as usize - 1;
@@ -162,8 +176,126 @@ impl<K: Key> Table<K> {
             if self.rebuild_node(idx, key.masked(off), off) {
                 return;
             }
+            // Nothing below `idx` any more: its parent drops it, and if nothing is left
+            // below the parent either, the parent goes next.
+            let (parent, poff) = path[depth - 1];
+            self.detach_child(parent, key.chunk(poff));
+            self.collect(key.masked(poff), poff);
+            if !self.scratch.is_empty() {
+                return;
+            }
         }
         self.rebuild_slot(slot);
+    }
+
+    /// The leaf value of each chunk value of node `idx` without a child.
+    fn slot_values(&self, idx: usize) -> [u32; 64] {
+        let n = self.nodes[idx];
+        let mut out = [0u32; 64];
+        let mut leaf = n.base0 as usize;
+        let mut first = true;
+        for (v, o) in out.iter_mut().enumerate() {
+            if (n.vector >> v) & 1 != 0 {
+                continue;
+            }
+            if (n.leafvec >> v) & 1 != 0 {
+                if !first {
+                    leaf += 1;
+                }
+                first = false;
+            }
+            *o = self.leaves.get(leaf);
+        }
+        out
+    }
+
+    /// Gives node `idx` (at offset `off`) a child at chunk value `c`, built from the
+    /// routes now in `scratch`; the other children keep their subtrees.
+    fn attach_child(&mut self, idx: usize, off: u32, c: u32) {
+        let mut values = self.slot_values(idx);
+        let n = self.nodes[idx];
+        let vector = n.vector | (1 << c);
+        let rank = (vector & upto(c)).count_ones() as usize - 1;
+        let base1 = self.nodes.len();
+        for j in 0..vector.count_ones() as usize {
+            let (node, default) = match j.cmp(&rank) {
+                core::cmp::Ordering::Less => {
+                    let o = n.base1 as usize + j;
+                    (self.nodes[o], self.defaults[o])
+                }
+                core::cmp::Ordering::Equal => (Node::default(), values[c as usize]),
+                core::cmp::Ordering::Greater => {
+                    let o = n.base1 as usize + j - 1;
+                    (self.nodes[o], self.defaults[o])
+                }
+            };
+            self.nodes.push(node);
+            self.defaults.push(default);
+        }
+        let default = values[c as usize];
+        let mut arena = Arena {
+            nodes: &mut self.nodes,
+            leaves: &mut self.leaves,
+            compact: &mut self.compact,
+            defaults: &mut self.defaults,
+        };
+        build_node(
+            &mut arena,
+            base1 + rank,
+            &self.scratch,
+            off + STRIDE,
+            default,
+        );
+        values[c as usize] = 0;
+        self.dead_nodes += n.vector.count_ones() as usize;
+        self.replace_node(idx, vector, &values, base1);
+    }
+
+    /// Drops the child of node `idx` at chunk value `c` with its subtree; the chunk value
+    /// takes the leaf the child inherited.
+    fn detach_child(&mut self, idx: usize, c: u32) {
+        let mut values = self.slot_values(idx);
+        let n = self.nodes[idx];
+        if (n.vector >> c) & 1 == 0 {
+            return;
+        }
+        let rank = (n.vector & upto(c)).count_ones() as usize - 1;
+        let child = n.base1 as usize + rank;
+        let (dn, dl) = subtree_size(&self.nodes, child);
+        self.dead_nodes += dn + n.vector.count_ones() as usize - 1;
+        self.dead_leaves += dl;
+        values[c as usize] = self.defaults[child];
+        let base1 = self.nodes.len();
+        for j in (0..n.vector.count_ones() as usize).filter(|&j| j != rank) {
+            let o = n.base1 as usize + j;
+            let (node, default) = (self.nodes[o], self.defaults[o]);
+            self.nodes.push(node);
+            self.defaults.push(default);
+        }
+        self.replace_node(idx, n.vector & !(1 << c), &values, base1);
+    }
+
+    /// Rewrites node `idx` in place with a new child bitmap and first child, and new
+    /// leaves for `values` (one per run among the chunk values without a child).
+    fn replace_node(&mut self, idx: usize, vector: u64, values: &[u32; 64], base1: usize) {
+        let old = self.nodes[idx];
+        self.dead_leaves += old.leafvec.count_ones() as usize;
+        let base0 = self.leaves.len();
+        let mut leafvec = 0u64;
+        let mut prev = None;
+        for (v, &code) in values.iter().enumerate() {
+            if (vector >> v) & 1 == 0 && prev != Some(code) {
+                leafvec |= 1 << v;
+                self.leaves.push(code);
+                prev = Some(code);
+            }
+        }
+        self.nodes[idx] = Node {
+            vector,
+            leafvec,
+            base0: u32::try_from(base0).expect("more than 2^32 Poptrie leaves"),
+            base1: u32::try_from(base1).expect("more than 2^32 Poptrie nodes"),
+        };
     }
 
     /// Collects into `scratch` the routes longer than `off` bits under `base/off`.
