@@ -1,10 +1,28 @@
 //! `drivers`: moving frames between the world and the stack.
 //!
-//! Drivers know frames, not protocols. Each moves bursts of [`stack::Frame`]s: receive
-//! into a `Vec` the caller reuses, transmit from one. Today there is the in-memory link
-//! ([`memlink`]) used by tests, the demo and, later, the simulator; AF_XDP, TAP,
-//! AF_PACKET and pcap capture arrive with issue 3.
+//! Drivers know frames, not protocols. Each moves bursts of [`stack::Frame`]s through
+//! one batched interface, [`Driver`]: receive into a `Vec` the caller reuses (frames come
+//! from the driver's own pool), transmit from one, link facts, a descriptor to sleep on,
+//! counters. Failures are [`DriverError`]s that name the interface and say what to do.
+//!
+//! - [`memlink`]: in-memory links for tests, the demo and the simulator;
+//! - [`tap`]: TAP devices through `/dev/net/tun`;
+//! - [`afpacket`]: AF_PACKET sockets, on any Linux interface;
+//! - [`pcap`]: mirroring frames to pcap files.
+//!
+//! AF_XDP arrives separately (issue 3).
 
+pub mod afpacket;
+pub mod driver;
+pub mod error;
 pub mod memlink;
+pub mod pcap;
+mod sys;
+pub mod tap;
 
+pub use afpacket::{AfPacket, AfPacketConfig};
+pub use driver::{Driver, DriverStats, LinkInfo};
+pub use error::DriverError;
 pub use memlink::{MemLink, MemLinkStats};
+pub use pcap::{Capture, CaptureError, Timestamp};
+pub use tap::{Tap, TapConfig};
