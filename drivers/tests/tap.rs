@@ -1,0 +1,97 @@
+//! TAP against the Linux stack: our stack pings the kernel's side of a TAP interface
+//! in a namespace, over IPv4 (ARP) and IPv6 (NDP), with one and with two queues.
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::{pool, Host, Netns};
+use drivers::{Driver, DriverError, Tap, TapConfig};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Opens `dtap0` in `ns` with `queues` queues, gives the kernel side addresses, and
+/// returns the driver.
+fn open_tap(ns: &Netns, queues: u16) -> Tap {
+    let tap = Tap::open(&TapConfig::new("dtap0").with_queues(queues), pool()).unwrap();
+    ns.ip("addr add 192.0.2.2/24 dev dtap0");
+    ns.ip("addr add 2001:db8::2/64 dev dtap0 nodad");
+    ns.ip("link set dtap0 up");
+    tap
+}
+
+#[test]
+fn our_stack_pings_the_kernel_through_tap_v4_and_v6() {
+    let ns = Netns::new();
+    ns.run(|| {
+        let tap = open_tap(&ns, 1);
+        let link = tap.link();
+        assert_eq!(
+            (link.name.as_str(), link.mtu, link.queues),
+            ("dtap0", 1500, 1)
+        );
+        assert_ne!(link.mac, tap.kernel_mac(), "our side has its own MAC");
+        assert_eq!(
+            ns.mac("dtap0"),
+            tap.kernel_mac(),
+            "SIOCGIFHWADDR agrees with ip"
+        );
+        let p = tap.pool().clone();
+        let mut h = Host::new(tap, p, "192.0.2.1/24", "2001:db8::1/64");
+        assert_eq!(h.ping("192.0.2.2", 1), (ip("192.0.2.2"), 1));
+        assert_eq!(h.ping("2001:db8::2", 2), (ip("2001:db8::2"), 2));
+        assert_eq!(h.ping("192.0.2.2", 3), (ip("192.0.2.2"), 3));
+        let s = h.drv.stats();
+        assert!(s.rx_packets >= 4 && s.tx_packets >= 4, "{s:?}");
+        assert_eq!((s.rx_errors, s.tx_errors), (0, 0));
+    });
+}
+
+#[test]
+fn multi_queue_tap_has_a_descriptor_per_queue_and_pings() {
+    let ns = Netns::new();
+    ns.run(|| {
+        let mut tap = open_tap(&ns, 2);
+        assert_eq!(tap.link().queues, 2);
+        let (a, b) = (tap.poll_fd(0).unwrap(), tap.poll_fd(1).unwrap());
+        assert_ne!(a, b);
+        assert!(tap.poll_fd(2).is_none());
+        let err = tap.recv(2, &mut Vec::new(), 8).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DriverError::NoSuchQueue {
+                    queue: 2,
+                    queues: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let p = tap.pool().clone();
+        let mut h = Host::new(tap, p, "192.0.2.1/24", "2001:db8::1/64");
+        assert_eq!(h.ping("192.0.2.2", 1), (ip("192.0.2.2"), 1));
+        assert_eq!(h.ping("2001:db8::2", 2), (ip("2001:db8::2"), 2));
+    });
+}
+
+#[test]
+fn tap_configuration_errors_name_the_interface() {
+    let ns = Netns::new();
+    ns.ip("link add dveth0 type veth peer name dveth1");
+    ns.run(|| {
+        let e = Tap::open(&TapConfig::new("a-name-far-too-long"), pool())
+            .err()
+            .unwrap();
+        assert!(matches!(e, DriverError::BadConfig { .. }));
+        assert!(e.to_string().contains("a-name-far-too-long"), "{e}");
+        let e = Tap::open(&TapConfig::new("dveth0"), pool()).err().unwrap();
+        assert!(e.to_string().starts_with("interface dveth0: "), "{e}");
+        let e = Tap::open(&TapConfig::new("dtap1").with_queues(0), pool())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("0 queues"), "{e}");
+    });
+}
