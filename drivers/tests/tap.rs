@@ -19,6 +19,7 @@ fn open_tap(ns: &Netns, queues: u16) -> Tap {
     ns.ip("addr add 192.0.2.2/24 dev dtap0");
     ns.ip("addr add 2001:db8::2/64 dev dtap0 nodad");
     ns.ip("link set dtap0 up");
+    ns.wait_up("dtap0");
     tap
 }
 

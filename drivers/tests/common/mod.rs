@@ -79,6 +79,28 @@ impl Netns {
         })
     }
 
+    /// Waits (up to 5 s) until `dev` is operationally up (state `UP`, or `UNKNOWN` with
+    /// the carrier on, as TAP devices report). Linux activates a device's
+    /// queueing discipline only then (from its link-watch work, up to a second after
+    /// `ip link set up`); before, frames sent on it are dropped while the send reports
+    /// success.
+    pub fn wait_up(&self, dev: &str) {
+        let deadline = StdInstant::now() + StdDuration::from_secs(5);
+        loop {
+            let out = self.ip(&format!("-br link show dev {dev}"));
+            let state = out.split_whitespace().nth(1);
+            let carrier = out.contains("LOWER_UP");
+            if state == Some("UP") || (state == Some("UNKNOWN") && carrier) {
+                return;
+            }
+            assert!(
+                StdInstant::now() < deadline,
+                "{dev} not up after 5 s: {out}"
+            );
+            std::thread::sleep(StdDuration::from_millis(10));
+        }
+    }
+
     /// MAC address of `dev` in this namespace.
     pub fn mac(&self, dev: &str) -> EthernetAddress {
         let out = self.ip(&format!("-br link show dev {dev}"));
@@ -124,6 +146,8 @@ impl VethPair {
         kernel.ip("addr add 192.0.2.2/24 dev k0");
         kernel.ip("addr add 2001:db8::2/64 dev k0 nodad");
         kernel.ip("link set k0 up");
+        ours.wait_up("dp0");
+        kernel.wait_up("k0");
         VethPair { ours, kernel }
     }
 }
