@@ -250,6 +250,15 @@ impl Driver for Tap {
                     self.stats.tx_errors += 1;
                     done += 1;
                 }
+                Some(libc::EIO) => {
+                    // The tun driver's answer while the interface is down.
+                    failure = Some(DriverError::LinkDown {
+                        iface: self.name.clone(),
+                        op: "writing a frame",
+                        source: e,
+                    });
+                    break;
+                }
                 _ => {
                     self.stats.tx_errors += 1;
                     failure = Some(DriverError::from_io(

@@ -1,6 +1,7 @@
 //! AF_PACKET against the Linux stack on a veth pair, our side and the kernel's side in
 //! two namespaces: our stack pings the kernel (IPv4 with ARP, IPv6 with NDP), and
-//! 10,000 UDP datagrams cross in each direction, none lost, duplicated or altered.
+//! 10,000 UDP datagrams cross in each direction, none lost, duplicated or altered. The
+//! ping exchange is also mirrored to a pcap capture and read back.
 //!
 //! Checksum offload: the kernel's own UDP frames on veth carry a partial checksum (TX
 //! offload stays on; ethtool is not available to turn it off), so the kernel-to-us test
@@ -15,7 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{pool, Host, VethPair};
-use drivers::{AfPacket, AfPacketConfig, Driver};
+use drivers::{AfPacket, AfPacketConfig, Capture, Driver};
+use pcap_file::pcap::PcapReader;
 use stack::wire::ethernet::EthernetFrame;
 use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use stack::wire::udp::{UdpPacket, UdpRepr};
@@ -94,6 +96,7 @@ fn our_stack_pings_the_kernel_through_af_packet_v4_and_v6() {
         );
         let p = drv.pool().clone();
         let mut h = Host::new(drv, p, "192.0.2.1/24", "2001:db8::1/64");
+        h.capture = Some(Capture::new(Vec::new(), 128).unwrap());
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(h.ping("192.0.2.2", 1), (ip("192.0.2.2"), 1));
         assert_eq!(h.ping("2001:db8::2", 2), (ip("2001:db8::2"), 2));
@@ -102,6 +105,30 @@ fn our_stack_pings_the_kernel_through_af_packet_v4_and_v6() {
         assert!(learned.iter().all(|m| *m == kernel_mac), "{learned:?}");
         let s = h.drv.stats();
         assert_eq!((s.rx_errors, s.tx_errors, s.rx_dropped), (0, 0, 0), "{s:?}");
+        // The capture holds every frame both ways: ARP from each side, echo requests
+        // from us and replies from the kernel, in time order.
+        let cap = h.capture.take().unwrap();
+        assert_eq!(cap.packets(), s.rx_packets + s.tx_packets);
+        let bytes = cap.into_inner().unwrap();
+        let mut r = PcapReader::new(&bytes[..]).unwrap();
+        let (mut arp, mut echo, mut last) = ([0; 2], [0; 2], Duration::ZERO);
+        let our_mac = h.drv.link().mac;
+        while let Some(p) = r.next_raw_packet() {
+            let p = p.unwrap();
+            let ts = Duration::new(p.ts_sec.into(), p.ts_frac);
+            assert!(ts >= last, "timestamps in order");
+            last = ts;
+            let d = &p.data;
+            let from_us = d[6..12] == our_mac.0;
+            let dir = usize::from(!from_us);
+            match u16::from_be_bytes([d[12], d[13]]) {
+                0x0806 => arp[dir] += 1,
+                0x0800 if d[23] == 1 && d[34] == if from_us { 8 } else { 0 } => echo[dir] += 1,
+                _ => {}
+            }
+        }
+        assert!(arp[0] >= 1 && arp[1] >= 1, "ARP both ways: {arp:?}");
+        assert_eq!(echo, [2, 2], "IPv4 echo requests out, replies in");
     });
 }
 
@@ -250,4 +277,42 @@ fn ten_thousand_datagrams_from_a_kernel_socket_reach_our_driver_intact() {
         assert_eq!((stats.rx_errors, stats.rx_dropped), (0, 0), "{stats:?}");
         assert!(stats.rx_packets >= N as u64);
     });
+}
+
+#[test]
+fn an_empty_pool_pauses_receive_and_frames_wait_in_the_kernel() {
+    let pair = VethPair::new();
+    let our_mac = pair.ours.mac("dp0");
+    pair.kernel.ip(&format!(
+        "neigh add 192.0.2.1 lladdr {our_mac} dev k0 nud permanent"
+    ));
+    let small = stack::FramePool::with_frames(16, stack::PoolConfig::default()).unwrap();
+    let mut drv = pair
+        .ours
+        .run(|| AfPacket::open(&AfPacketConfig::new("dp0"), small.clone()).unwrap());
+    let held: Vec<Frame> = (0..16).map(|_| small.alloc().unwrap()).collect();
+    pair.kernel.run(|| {
+        let sock = UdpSocket::bind((KERNEL_IP, 0)).unwrap();
+        for seq in 0..5u32 {
+            sock.send_to(&payload(seq), (OUR_IP, 4000)).unwrap();
+        }
+    });
+    let mut rx = Vec::new();
+    assert_eq!(drv.recv(0, &mut rx, 64).unwrap(), 0);
+    assert!(drv.stats().rx_pool_empty >= 1);
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seqs = Vec::new();
+    while seqs.len() < 5 && Instant::now() < deadline {
+        drv.recv(0, &mut rx, 64).unwrap();
+        for f in rx.drain(..) {
+            let eth = EthernetFrame::new_checked(f.data()).unwrap();
+            if eth.ethertype() == EtherType::Ipv4 {
+                let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+                let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+                seqs.push(check_payload(udp.payload()));
+            }
+        }
+    }
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
 }

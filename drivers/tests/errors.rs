@@ -1,6 +1,7 @@
 //! Bad configuration gives a one-line [`DriverError`] that names the interface and says
 //! what to do: a missing interface, a queue that does not exist, a pool too small for
-//! the MTU, and no privileges (the test drops its own thread's capabilities).
+//! the MTU, no privileges (the test drops its own thread's capabilities), and sending on
+//! an interface that is down.
 
 mod common;
 
@@ -112,5 +113,33 @@ fn without_privileges_the_error_says_which_capability() {
                 && e.to_string().ends_with("permission denied (run as root or with CAP_NET_ADMIN)"),
             "{e}"
         );
+    });
+}
+
+#[test]
+fn sending_on_a_down_interface_says_bring_it_up_and_keeps_the_frames() {
+    let ns = Netns::new();
+    ns.ip("link add dp0 type veth peer name dp1");
+    ns.run(|| {
+        let mut drv = AfPacket::open(&AfPacketConfig::new("dp0"), pool()).unwrap();
+        let mut f = drv.pool().alloc().unwrap();
+        f.append(60).unwrap().fill(0xff);
+        let mut frames = vec![f];
+        let e = drv.send(0, &mut frames).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "interface dp0: sending frames: network is down (bring it up: ip link set dp0 up)"
+        );
+        assert_eq!(e.raw_os_error(), Some(libc::ENETDOWN));
+        assert_eq!(frames.len(), 1, "the unsent frame stays with the caller");
+        // A TAP interface that is down refuses writes with EIO: reported the same way.
+        let mut tap = Tap::open(&TapConfig::new("dtap0"), pool()).unwrap();
+        let e = tap.send(0, &mut frames).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "interface dtap0: writing a frame: network is down (bring it up: ip link set dtap0 up)"
+        );
+        assert_eq!(frames.len(), 1);
+        assert_eq!(tap.stats().tx_packets, 0);
     });
 }

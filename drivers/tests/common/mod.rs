@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use drivers::Driver;
+use drivers::{Capture, Driver};
 use stack::wire::EthernetAddress;
 use stack::{
     EchoRequest, Event, Frame, FramePool, InterfaceConfig, PoolConfig, PortId, Stack, StackConfig,
@@ -163,6 +163,8 @@ pub struct Host<D: Driver> {
     pub stack: Stack,
     /// The driver.
     pub drv: D,
+    /// When set, every frame received and sent is recorded, as a runtime would.
+    pub capture: Option<Capture<Vec<u8>>>,
     start: StdInstant,
     rx: Vec<Frame>,
     tx: Vec<Frame>,
@@ -184,6 +186,7 @@ impl<D: Driver> Host<D> {
         Host {
             stack,
             drv,
+            capture: None,
             start: StdInstant::now(),
             rx: Vec::new(),
             tx: Vec::new(),
@@ -199,11 +202,17 @@ impl<D: Driver> Host<D> {
         let now = self.now();
         for q in 0..self.drv.link().queues {
             while self.drv.recv(q, &mut self.rx, 64).unwrap() > 0 {
+                if let Some(c) = self.capture.as_mut() {
+                    c.capture_batch(&self.rx, now).unwrap();
+                }
                 self.stack.receive_batch(now, PortId(0), &mut self.rx);
             }
         }
         self.stack.poll(now);
         self.stack.drain_tx(PortId(0), &mut self.tx, usize::MAX);
+        if let Some(c) = self.capture.as_mut() {
+            c.capture_batch(&self.tx, now).unwrap();
+        }
         self.drv.send(0, &mut self.tx).unwrap();
         assert!(self.tx.is_empty(), "the device took every frame");
     }
