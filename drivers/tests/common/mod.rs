@@ -5,6 +5,8 @@
 //! also happens when a test panics. No address is ever configured in the root namespace.
 #![allow(dead_code, unsafe_code)]
 
+pub mod bulk;
+
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::process::Command;
