@@ -239,10 +239,12 @@ impl Driver for AfPacket {
         let fd = self.fd.as_raw_fd();
         let mut n = 0;
         let mut frames = std::mem::take(&mut self.scratch);
-        // SAFETY (of the zeroed values): these are plain old data; null pointers and
-        // zero lengths are valid until filled below.
+        // SAFETY: iovec is plain old data; a null pointer with length 0 is valid, and
+        // every entry used is filled below.
         let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: sockaddr_ll is plain old data; all zeroes is a valid value.
         let mut addrs: [libc::sockaddr_ll; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: mmsghdr is plain old data; every entry used is filled below.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         while n < max {
             let want = (max - n).min(BATCH);
@@ -341,8 +343,10 @@ impl Driver for AfPacket {
     fn send(&mut self, queue: u16, frames: &mut Vec<Frame>) -> Result<usize, DriverError> {
         self.check_queue(queue)?;
         let fd = self.fd.as_raw_fd();
-        // SAFETY (of the zeroed values): plain old data, filled below before use.
+        // SAFETY: iovec is plain old data; every entry used is filled below.
         let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: mmsghdr is plain old data (null control pointers, zero lengths); every
+        // entry used is filled below.
         let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         let mut done = 0;
         let mut failure = None;
@@ -373,13 +377,10 @@ impl Driver for AfPacket {
                     self.stats.tx_bytes += f.len() as u64;
                 }
                 done += r as usize;
-                if (r as usize) < k && r > 0 {
-                    // The next call reports why the rest stopped.
-                    continue;
-                }
                 if r == 0 {
                     break;
                 }
+                // When fewer than `k` went, the next call reports why the rest stopped.
                 continue;
             }
             let e = errno();

@@ -135,3 +135,35 @@ pub(crate) fn check_frame_room(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_names_are_checked_like_the_kernel_does() {
+        let name = |req: libc::ifreq| -> Vec<u8> {
+            req.ifr_name
+                .iter()
+                .take_while(|c| **c != 0)
+                .map(|c| *c as u8)
+                .collect()
+        };
+        assert_eq!(name(ifreq_named("eth0").unwrap()), b"eth0");
+        assert_eq!(name(ifreq_named("fifteen-chars-x").unwrap()).len(), 15);
+        for bad in [
+            "",
+            "sixteen-chars-xy",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "a\0b",
+        ] {
+            let e = ifreq_named(bad).unwrap_err();
+            assert_eq!(e.iface(), bad);
+            assert!(e.to_string().contains("bad interface name"), "{e}");
+        }
+    }
+}

@@ -15,7 +15,6 @@
 //! disappears when the last descriptor closes, that is when the [`Tap`] drops.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use stack::wire::EthernetAddress;
@@ -94,7 +93,7 @@ impl Tap {
             flags |= libc::IFF_MULTI_QUEUE;
         }
         req.ifr_ifru.ifru_flags = flags as libc::c_short;
-        let path = CString::new("/dev/net/tun").expect("no NUL in a literal");
+        let path = c"/dev/net/tun";
         let mut fds = Vec::with_capacity(usize::from(config.queues));
         for _ in 0..config.queues {
             // SAFETY: open(2) with a NUL-terminated path; the result is checked.
