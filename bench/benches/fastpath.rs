@@ -10,6 +10,9 @@ use stack::{Frame, PortId};
 
 use bench::forward::{destinations, frame_bytes, router, BATCH};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn forwarding(c: &mut Criterion) {
     let full = bench::tables::synthetic_v4(950_000, 1);
     let mid: Vec<_> = full.iter().step_by(9).copied().collect();

@@ -13,6 +13,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stack::route::lpm::Lpm4;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lookups per iteration: enough distinct destinations that the table's lines are not
 /// all cached between iterations.
 const N: usize = 1 << 20;
