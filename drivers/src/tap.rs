@@ -9,7 +9,9 @@
 //! configured one, or by default the kernel's MAC with its last byte inverted and the
 //! locally administered bit set; [`Tap::kernel_mac`] is the kernel side's.
 //!
-//! Receive reads each frame straight into a pool frame (one copy, kernel to frame);
+//! Receive reads each frame straight into a pool frame (one copy, kernel to frame; a
+//! one-byte spill buffer behind it detects frames longer than a pool frame, which are
+//! dropped and counted in [`DriverStats::rx_errors`]);
 //! transmit writes from the frame's data. A batch loops until the descriptor has nothing
 //! more (`EAGAIN`) or `max` frames arrived. An interface created here (not persistent)
 //! disappears when the last descriptor closes, that is when the [`Tap`] drops.
@@ -189,8 +191,22 @@ impl Driver for Tap {
             // Cannot fail: the length is the capacity.
             let _ = frame.set_len(cap);
             let buf = frame.data_mut();
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes and owned by `frame`.
-            let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            // A frame longer than the pool frame spills into `overflow`, so the length
+            // read tells a truncated frame from one that fits exactly.
+            let mut overflow = [0u8; 1];
+            let iov = [
+                libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                },
+                libc::iovec {
+                    iov_base: overflow.as_mut_ptr().cast(),
+                    iov_len: overflow.len(),
+                },
+            ];
+            // SAFETY: both iovecs point at memory valid for writes of their lengths: the
+            // data of `frame`, which this call owns, and `overflow` on this stack.
+            let r = unsafe { libc::readv(fd, iov.as_ptr(), iov.len() as libc::c_int) };
             if r < 0 {
                 let e = errno();
                 match e.raw_os_error() {
@@ -208,8 +224,8 @@ impl Driver for Tap {
                 }
             }
             let len = r as usize;
-            // The tun driver reports the whole frame's length even when it copied only
-            // what fit: such a frame is truncated and dropped.
+            // Past `cap`: the frame did not fit (it spilled into `overflow`, or the tun
+            // driver reported its whole length): truncated, dropped and counted.
             if len > cap || len == 0 {
                 self.stats.rx_errors += 1;
                 continue;

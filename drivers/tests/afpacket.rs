@@ -124,3 +124,40 @@ fn an_empty_pool_pauses_receive_and_frames_wait_in_the_kernel() {
     }
     assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn a_frame_larger_than_a_pool_frame_is_counted_and_dropped() {
+    let pair = VethPair::new();
+    let our_mac = pair.ours.mac("dp0");
+    pair.kernel.ip(&format!(
+        "neigh add 192.0.2.1 lladdr {our_mac} dev k0 nud permanent"
+    ));
+    let mut drv = pair
+        .ours
+        .run(|| AfPacket::open(&AfPacketConfig::new("dp0"), pool()).unwrap());
+    // Raise the MTU past what a 2048-byte pool frame holds after opening.
+    pair.ours.ip("link set dp0 mtu 4000");
+    pair.kernel.ip("link set k0 mtu 4000");
+    pair.kernel.run(|| {
+        let sock = UdpSocket::bind((KERNEL_IP, 0)).unwrap();
+        let mut big = payload(0);
+        big.resize(3000, 0xee);
+        sock.send_to(&big, (OUR_IP, 4000)).unwrap();
+        sock.send_to(&payload(1), (OUR_IP, 4000)).unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut rx, mut seqs) = (Vec::new(), Vec::new());
+    while seqs.is_empty() && Instant::now() < deadline {
+        drv.recv(0, &mut rx, 64).unwrap();
+        seqs.extend(
+            rx.drain(..)
+                .filter_map(|f| datagram_from_kernel(f.data(), our_mac)),
+        );
+    }
+    assert_eq!(
+        seqs,
+        vec![1],
+        "the small datagram arrives, the large one does not"
+    );
+    assert_eq!(drv.stats().rx_errors, 1);
+}

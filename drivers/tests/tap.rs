@@ -119,3 +119,38 @@ fn ten_thousand_datagrams_cross_a_tap_each_way_intact() {
     ));
     bulk::from_kernel(&ns, tap);
 }
+
+#[test]
+fn a_frame_larger_than_a_pool_frame_is_counted_and_dropped() {
+    let ns = Netns::new();
+    let mut tap = ns.run(|| open_tap(&ns, 1));
+    let our_mac = tap.link().mac;
+    ns.ip(&format!(
+        "neigh add 192.0.2.1 lladdr {our_mac} dev dtap0 nud permanent"
+    ));
+    // Raise the MTU past what a 2048-byte pool frame holds after opening.
+    ns.ip("link set dtap0 mtu 4000");
+    ns.run(|| {
+        let sock = std::net::UdpSocket::bind((bulk::KERNEL_IP, 0)).unwrap();
+        let mut big = bulk::payload(0);
+        big.resize(3000, 0xee);
+        sock.send_to(&big, (bulk::OUR_IP, 4000)).unwrap();
+        sock.send_to(&bulk::payload(1), (bulk::OUR_IP, 4000))
+            .unwrap();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (mut rx, mut seqs) = (Vec::new(), Vec::new());
+    while seqs.is_empty() && std::time::Instant::now() < deadline {
+        tap.recv(0, &mut rx, 64).unwrap();
+        seqs.extend(
+            rx.drain(..)
+                .filter_map(|f| bulk::datagram_from_kernel(f.data(), our_mac)),
+        );
+    }
+    assert_eq!(
+        seqs,
+        vec![1],
+        "the small datagram arrives, the large one does not"
+    );
+    assert_eq!(tap.stats().rx_errors, 1);
+}
