@@ -31,7 +31,8 @@ impl Stack {
     }
 
     /// Processes a batch of frames received on `port`, leaving `frames` empty (its
-    /// capacity kept for the next batch).
+    /// capacity kept for the next batch). Frames for a port this stack does not have
+    /// go straight back to their pool: that is a caller bug, with no port to count on.
     pub fn receive_batch(&mut self, now: Instant, port: PortId, frames: &mut Vec<Frame>) {
         self.receive_iter(now, port, frames.drain(..));
     }
@@ -61,11 +62,11 @@ impl Stack {
                 match self.classify(now, port, frame) {
                     Classified::V4(frame, dst) => {
                         v4_dst.push(dst);
-                        v4.push((frame, ETH_LEN));
+                        v4.push(frame);
                     }
                     Classified::V6(frame, dst) => {
                         v6_dst.push(dst);
-                        v6.push((frame, ETH_LEN));
+                        v6.push(frame);
                     }
                     Classified::Done => {}
                 }
@@ -75,14 +76,14 @@ impl Stack {
             if !v4.is_empty() {
                 self.routes
                     .lookup_v4_batch(&v4_dst, &mut hops[..v4_dst.len()]);
-                for ((frame, _), hop) in v4.drain(..).zip(hops.iter()) {
+                for (frame, hop) in v4.drain(..).zip(hops.iter()) {
                     self.ipv4_dispatch(now, port, frame, *hop);
                 }
             }
             if !v6.is_empty() {
                 self.routes
                     .lookup_v6_batch(&v6_dst, &mut hops[..v6_dst.len()]);
-                for ((frame, _), hop) in v6.drain(..).zip(hops.iter()) {
+                for (frame, hop) in v6.drain(..).zip(hops.iter()) {
                     self.ipv6_dispatch(now, port, frame, *hop);
                 }
             }

@@ -289,9 +289,9 @@ pub struct Stack {
 
 /// Reusable buffers so the receive path never allocates.
 struct Scratch {
-    v4_frames: Vec<(Frame, usize)>,
+    v4_frames: Vec<Frame>,
     v4_dst: Vec<Ipv4Addr>,
-    v6_frames: Vec<(Frame, usize)>,
+    v6_frames: Vec<Frame>,
     v6_dst: Vec<Ipv6Addr>,
     hops: Vec<Option<u32>>,
     released: Vec<Frame>,
