@@ -22,6 +22,21 @@ pub mod udp;
 
 use core::fmt;
 
+pub use arp::{ArpOperation, ArpPacket, ArpRepr};
+pub use ethernet::{parse_l2, EthernetFrame, EthernetRepr, L2Info, VlanHeader};
+pub use icmpv4::{
+    Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, Icmpv4TimeExceeded,
+};
+pub use icmpv6::{
+    Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6ParamProblem, Icmpv6Repr,
+    Icmpv6TimeExceeded,
+};
+pub use ipv4::{Ipv4Packet, Ipv4Repr};
+pub use ipv6::{walk_ext_headers, ExtChain, Ipv6Packet, Ipv6Repr};
+pub use ndp::{NdiscOption, NdiscRepr, PrefixInfo};
+pub use tcp::{TcpControl, TcpOption, TcpPacket, TcpRepr};
+pub use udp::{UdpPacket, UdpRepr};
+
 /// Why a buffer is not a valid header of the expected kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Error {
