@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use drivers::MemLink;
+use stack::route::NextHop;
 use stack::stack::IcmpErrorKind;
 use stack::wire::EthernetAddress;
 use stack::{
@@ -259,8 +260,21 @@ impl Demo {
             );
         }
         let _ = writeln!(out, "{name}$ show routes");
+        let port_name = |p: PortId| s.ports()[usize::from(p.0)].config().name.clone();
         for r in s.routes().iter() {
-            let _ = writeln!(out, "  {r}");
+            let via = match r.next_hop {
+                NextHop::Local => "local".to_string(),
+                NextHop::Connected { port } => format!("dev {}", port_name(port)),
+                NextHop::Gateway { port, via } => format!("via {via} dev {}", port_name(port)),
+                NextHop::Blackhole => "blackhole".to_string(),
+                NextHop::Unreachable => "unreachable".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<20} {via:<28} proto {}",
+                r.prefix.to_string(),
+                r.origin.name()
+            );
         }
         let _ = writeln!(out, "{name}$ show stats");
         for p in s.ports() {
