@@ -6,7 +6,7 @@ set -euo pipefail
 # Debian packages the workspace builds with today: a C compiler for mimalloc's C
 # sources (cc crate) and pkg-config. The AF_XDP driver (issue 3) adds clang, m4,
 # libelf-dev, zlib1g-dev and libbpf-dev here; the namespace tests add iproute2 and ethtool.
-PACKAGES=(gcc make pkg-config)
+PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2 ethtool)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
