@@ -112,6 +112,13 @@ impl BpfError {
     }
 }
 
+impl BpfError {
+    /// True when the kernel refused for lack of privilege.
+    pub fn permission_denied(&self) -> bool {
+        self.source.kind() == libbpf_rs::ErrorKind::PermissionDenied
+    }
+}
+
 impl fmt::Display for BpfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "XDP program: {}: {}", self.op, self.source)?;

@@ -8,11 +8,12 @@
 //! - [`memlink`]: in-memory links for tests, the demo and the simulator;
 //! - [`tap`]: TAP devices through `/dev/net/tun`;
 //! - [`afpacket`]: AF_PACKET sockets, on any Linux interface;
+//! - [`afxdp`]: AF_XDP sockets with our XDP program (crate `bpf`), zero copy into the
+//!   stack's frame pool;
 //! - [`pcap`]: mirroring frames to pcap files.
-//!
-//! AF_XDP arrives separately (issue 3).
 
 pub mod afpacket;
+pub mod afxdp;
 pub mod driver;
 pub mod error;
 pub mod memlink;
@@ -21,6 +22,7 @@ mod sys;
 pub mod tap;
 
 pub use afpacket::{AfPacket, AfPacketConfig};
+pub use afxdp::{AfXdp, AfXdpConfig};
 pub use driver::{Driver, DriverStats, LinkInfo};
 pub use error::DriverError;
 pub use memlink::{MemLink, MemLinkStats};
