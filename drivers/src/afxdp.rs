@@ -278,16 +278,12 @@ impl AfXdp {
                 ),
             ));
         }
-        sys::check_frame_room(
-            name,
-            &FramePool::with_frames(1, config.pool).map_err(|e| bad(name, e.to_string()))?,
-            k.mtu,
-        )?;
 
         let len = config.frames as usize * fs as usize;
         let mem = UmemMemory::new(len)
             .map_err(|e| DriverError::from_io(name, "mapping the UMEM", NEEDS, e))?;
         let pool = FramePool::new(mem, config.pool).map_err(|e| bad(name, e.to_string()))?;
+        sys::check_frame_room(name, &pool, k.mtu)?;
         let (area, area_len) = pool.region();
 
         let mut fill0 = Box::new(zeroed_prod());
@@ -605,9 +601,6 @@ impl AfXdp {
                 let e = errno();
                 match e.raw_os_error() {
                     Some(libc::EAGAIN) | Some(libc::EBUSY) | Some(libc::ENOBUFS) => {}
-                    Some(libc::ENETDOWN) => {
-                        return Err(DriverError::from_io(&self.name, "transmitting", NEEDS, e))
-                    }
                     _ => return Err(DriverError::from_io(&self.name, "transmitting", NEEDS, e)),
                 }
             }
@@ -888,5 +881,24 @@ impl Drop for AfXdp {
         }
         // SAFETY: every socket of the UMEM is deleted; deleted once.
         unsafe { xdp::xsk_umem__delete(self.umem) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_is_checked_before_anything_is_opened() {
+        let e = AfXdp::open(&AfXdpConfig::new("nosuch9")).err().unwrap();
+        assert!(matches!(e, DriverError::NoSuchDevice { .. }), "{e}");
+        // The loopback device is not Ethernet: refused with what to use instead.
+        let e = AfXdp::open(&AfXdpConfig::new("lo")).err().unwrap();
+        assert!(matches!(e, DriverError::BadConfig { .. }), "{e}");
+        assert_eq!(e.iface(), "lo");
+        let c = AfXdpConfig::new("eth0").with_queues(2).with_frames(8192);
+        assert_eq!((c.queues, c.frames, c.mode), (2, 8192, Mode::TakeAll));
+        let c = c.host(["192.0.2.1".parse().unwrap()]);
+        assert_eq!((c.mode, c.addresses.len()), (Mode::Host, 1));
     }
 }
