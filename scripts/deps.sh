@@ -3,9 +3,10 @@
 # when it is already there. Sourced by scripts/run.sh and scripts/test.sh.
 set -euo pipefail
 
-# Debian packages the workspace builds with today: a C compiler for mimalloc's C
-# sources (cc crate) and pkg-config. The AF_XDP driver (issue 3) adds clang, m4,
-# libelf-dev, zlib1g-dev and libbpf-dev here; the namespace tests add iproute2 and ethtool.
+# Debian packages the build and tests need: a C compiler and make for mimalloc's and
+# libxdp's C sources (cc crate), pkg-config; clang, m4, libelf-dev, zlib1g-dev and
+# libbpf-dev for the XDP program (bpf/build.rs) and libbpf/libxdp; iproute2 and ethtool
+# for the tests that build network namespaces.
 PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2 ethtool)
 
 missing=()
