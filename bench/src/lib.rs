@@ -1,4 +1,5 @@
 //! Library of the bench crate.
+pub mod drivers;
 pub mod forward;
 pub mod lpm;
 pub mod tables;

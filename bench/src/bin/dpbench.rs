@@ -3,6 +3,9 @@
 //! `dpbench fastpath` measures the fast path: route lookup (`bench::lpm`; ours against the
 //! reference crates on a synthetic full table) and, as it is added, forwarding. It prints
 //! readable tables and, as the last line, one JSON object with every figure.
+//!
+//! `dpbench drivers` measures each driver's receive and transmit rate on a veth pair in
+//! namespaces it makes and removes (`bench::drivers`), beside kernel-only references.
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
@@ -25,6 +28,9 @@ struct Cli {
 enum Cmd {
     /// The fast path: longest-prefix-match lookups on a full synthetic table.
     Fastpath(FastpathArgs),
+    /// Driver receive and transmit rates on a veth pair (needs root), beside kernel-only
+    /// references.
+    Drivers(bench::drivers::DriversArgs),
 }
 
 /// Options of `dpbench fastpath`.
@@ -103,6 +109,13 @@ fn main() {
     let cli = Cli::parse();
     let summary = match cli.cmd {
         Cmd::Fastpath(a) => fastpath(&a),
+        Cmd::Drivers(a) => match bench::drivers::run(&a) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("drivers benchmark failed: {e}");
+                std::process::exit(1);
+            }
+        },
     };
     println!("{}", Value::Object(summary));
 }
