@@ -10,7 +10,8 @@
 //! - [`afpacket`]: AF_PACKET sockets, on any Linux interface;
 //! - [`afxdp`]: AF_XDP sockets with our XDP program (crate `bpf`), zero copy into the
 //!   stack's frame pool;
-//! - [`pcap`]: mirroring frames to pcap files.
+//! - [`pcap`]: mirroring frames to pcap files;
+//! - [`shutdown`]: SIGINT/SIGTERM turned into an orderly drop of the drivers.
 
 pub mod afpacket;
 pub mod afxdp;
@@ -18,6 +19,7 @@ pub mod driver;
 pub mod error;
 pub mod memlink;
 pub mod pcap;
+pub mod shutdown;
 mod sys;
 pub mod tap;
 
@@ -27,4 +29,5 @@ pub use driver::{Driver, DriverStats, LinkInfo};
 pub use error::DriverError;
 pub use memlink::{MemLink, MemLinkStats};
 pub use pcap::{Capture, CaptureError, Timestamp};
+pub use shutdown::Shutdown;
 pub use tap::{Tap, TapConfig};
