@@ -14,13 +14,18 @@
 //! the XSKMAP, attaches to an interface in native (driver) mode or falls back to generic
 //! (SKB) mode and reports which ([`AttachMode`]), reads the counters summed over CPUs,
 //! and detaches on drop.
+//!
+//! The attachment is a BPF link (`bpf_link_create`, kernel 5.9+), not the legacy netlink
+//! attach: the kernel detaches the program when the link's last descriptor closes, so
+//! nothing stays on the interface when the process exits, however it exits (SIGKILL
+//! included).
 #![allow(unsafe_code)]
 
 use std::fmt;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Xdp, XdpFlags};
+use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, XdpFlags};
 
 /// The compiled XDP program (an ELF object for libbpf).
 pub const XDP_OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/xdp.bpf.o"));
@@ -147,7 +152,8 @@ pub fn address_key(addr: IpAddr) -> [u8; 16] {
 /// The loaded program and its maps; attached to at most one interface; detached on drop.
 pub struct XdpProgram {
     obj: Object,
-    attached: Option<(i32, AttachMode)>,
+    /// Interface, mode, and the BPF link that holds the attachment.
+    attached: Option<(i32, AttachMode, OwnedFd)>,
 }
 
 impl fmt::Debug for XdpProgram {
@@ -275,7 +281,7 @@ impl XdpProgram {
         ifindex: u32,
         want: Option<AttachMode>,
     ) -> Result<AttachMode, BpfError> {
-        if let Some((i, _)) = self.attached {
+        if let Some((i, _, _)) = &self.attached {
             return Err(BpfError::new(
                 format!("attaching to interface {ifindex}"),
                 libbpf_rs::Error::from(std::io::Error::other(format!(
@@ -284,7 +290,6 @@ impl XdpProgram {
             ));
         }
         let fd = self.prog_fd()?;
-        let xdp = Xdp::new(fd);
         let tries: &[AttachMode] = match want {
             Some(AttachMode::Native) => &[AttachMode::Native],
             Some(AttachMode::Generic) => &[AttachMode::Generic],
@@ -292,15 +297,15 @@ impl XdpProgram {
         };
         let mut last = None;
         for &mode in tries {
-            match xdp.attach(ifindex as i32, mode.flags() | XdpFlags::UPDATE_IF_NOEXIST) {
-                Ok(()) => {
-                    self.attached = Some((ifindex as i32, mode));
+            match link_xdp(fd, ifindex as i32, mode.flags().bits()) {
+                Ok(link) => {
+                    self.attached = Some((ifindex as i32, mode, link));
                     return Ok(mode);
                 }
                 Err(e) => {
                     last = Some(BpfError::new(
                         format!("attaching to interface {ifindex} in {mode} mode"),
-                        e,
+                        libbpf_rs::Error::from(e),
                     ))
                 }
             }
@@ -315,19 +320,35 @@ impl XdpProgram {
 
     /// The interface index and mode the program is attached with, if any.
     pub fn attached(&self) -> Option<(u32, AttachMode)> {
-        self.attached.map(|(i, m)| (i as u32, m))
+        self.attached.as_ref().map(|(i, m, _)| (*i as u32, *m))
     }
 
     /// Detaches from the interface (nothing when not attached).
     pub fn detach(&mut self) -> Result<(), BpfError> {
-        if let Some((ifindex, mode)) = self.attached.take() {
-            let fd = self.prog_fd()?;
-            Xdp::new(fd)
-                .detach(ifindex, mode.flags())
-                .map_err(|e| BpfError::new(format!("detaching from interface {ifindex}"), e))?;
-        }
+        // Closing the link's descriptor detaches the program.
+        drop(self.attached.take());
         Ok(())
     }
+}
+
+/// Attaches `prog` to `ifindex` as an XDP BPF link with the given mode flags.
+fn link_xdp(prog: BorrowedFd<'_>, ifindex: i32, flags: u32) -> std::io::Result<OwnedFd> {
+    use libbpf_rs::libbpf_sys;
+    // SAFETY: an all-zero `bpf_link_create_opts` is its documented "no options" value
+    // (plain integers, a null pointer and a union of integers).
+    let mut opts: libbpf_sys::bpf_link_create_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _;
+    opts.flags = flags;
+    // SAFETY: `prog` is a live program descriptor and `opts` a valid, sized struct that
+    // outlives the call.
+    let fd = unsafe {
+        libbpf_sys::bpf_link_create(prog.as_raw_fd(), ifindex, libbpf_sys::BPF_XDP, &opts)
+    };
+    if fd < 0 {
+        return Err(std::io::Error::from_raw_os_error(-fd));
+    }
+    // SAFETY: libbpf returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl Drop for XdpProgram {

@@ -5,10 +5,9 @@
 //! XDP program left on the interface.
 //!
 //! SIGKILL gives the process no chance to drop anything. The sockets and the UMEM go
-//! with it, but our XDP program is attached through netlink (`bpf_xdp_attach` via
-//! libbpf-rs `Xdp::attach`), not through a BPF link tied to a descriptor, so the
-//! kernel keeps it on the interface after the process is gone, and a new driver cannot
-//! attach until `ip link set dev DEV xdp off` clears it. The last test records that.
+//! with it, and so does our XDP program: it is attached through a BPF link
+//! (`bpf_link_create`), which the kernel releases with the process's descriptors. The
+//! last test checks that nothing is left and that a new driver attaches at once.
 
 mod common;
 
@@ -160,32 +159,20 @@ fn after_sigint_the_helper_exits_zero_and_no_xdp_program_is_left() {
     orderly_on("INT");
 }
 
-/// What SIGKILL really does today (see the module comment): the program stays on the
-/// interface and keeps a new driver from attaching (the kernel refuses a second program,
-/// native or generic, with EEXIST) until it is detached by hand. When the attach
-/// becomes a BPF link, the first assertion fails: the program then goes with the
-/// process, and this test should assert that instead.
+/// SIGKILL gives the process no chance to drop anything; the XDP program is attached
+/// through a BPF link, which the kernel releases with the process's descriptors, so
+/// nothing stays on the interface and a new driver attaches at once.
 #[test]
-fn after_sigkill_the_netlink_attached_program_stays_until_detached_by_hand() {
+fn after_sigkill_no_xdp_program_is_left_and_a_new_driver_attaches() {
     let pair = VethPair::new();
     let mut h = Helper::start(&pair.ours.name);
+    let shown = pair.ours.ip("link show dev dp0");
+    assert!(shown.contains("xdp"), "not attached while running: {shown}");
     h.signal("KILL");
     let st = h.wait();
     assert!(!st.success(), "SIGKILL cannot end in success: {st}");
     let shown = pair.ours.ip("link show dev dp0");
-    assert!(
-        shown.contains("prog/xdp") && shown.contains("xdp_steer"),
-        "no program left after SIGKILL (a BPF-link attach? update this test): {shown}"
-    );
-
-    let err = Helper::try_start(&pair.ours.name)
-        .err()
-        .expect("a new driver attached over the stale program");
-    assert!(err.contains("File exists"), "{err}");
-
-    pair.ours.ip("link set dev dp0 xdp off");
-    let shown = pair.ours.ip("link show dev dp0");
-    assert!(!shown.contains("xdp"), "xdp off left: {shown}");
+    assert!(!shown.contains("xdp"), "left behind after SIGKILL: {shown}");
     let mut h = Helper::start(&pair.ours.name);
     h.signal("TERM");
     assert!(h.wait().success());
