@@ -653,6 +653,15 @@ impl Config {
                             format!("gateway {gw} is not of the family of {prefix}"),
                         ));
                     }
+                    let link_local =
+                        matches!(gw, IpAddr::V6(a) if stack::addr::v6::is_link_local(a));
+                    if link_local && dev.is_none() {
+                        return Err(cx.at(
+                            v,
+                            format!("{k}.via"),
+                            format!("link-local gateway {gw} needs dev = PORT"),
+                        ));
+                    }
                     if !on_link(gw, dev) {
                         let where_ = match dev {
                             Some(d) => format!("port {}", ports[d].name),

@@ -52,6 +52,18 @@ fn router_example_builds_the_expected_stack() {
 }
 
 #[test]
+fn link_local_gateway_with_dev_is_accepted() {
+    let text =
+        format!("{BASE}[[routes]]\nprefix = \"2001:db8:9::/48\"\nvia = \"fe80::1\"\ndev = \"b\"\n");
+    let c = Config::from_str(&text, "t.toml").unwrap();
+    assert_eq!(
+        c.routes[0].target,
+        RouteSpec::ViaDev("fe80::1".parse().unwrap(), 1)
+    );
+    c.check().unwrap();
+}
+
+#[test]
 fn defaults() {
     let c = Config::from_str(BASE, "t.toml").unwrap();
     assert_eq!(c.ports[0].interface, "a");
@@ -118,6 +130,11 @@ fn broken_configs_name_line_and_key() {
         (
             &format!("{BASE}[[routes]]\nprefix = \"2001:db8:9::/48\"\nvia = \"203.0.113.2\"\n"),
             "t.toml:13: routes[0].via: gateway 203.0.113.2 is not of the family of 2001:db8:9::/48",
+        ),
+        // A link-local gateway without a port.
+        (
+            &format!("{BASE}[[routes]]\nprefix = \"2001:db8:9::/48\"\nvia = \"fe80::1\"\n"),
+            "t.toml:13: routes[0].via: link-local gateway fe80::1 needs dev = PORT",
         ),
         // A route that goes nowhere.
         (
