@@ -1,13 +1,14 @@
 //! `dataplane`: the dataplane's command-line entry point.
 //!
-//! Subcommands today: `demo` (stack instances wired in memory) and `check` (validate a
-//! configuration file without starting anything). The router daemon (`run --config`)
-//! and the simulator (`sim`) arrive with later issues.
+//! Subcommands today: `demo` (stack instances wired in memory), `check` (validate a
+//! configuration file without starting anything) and `run` (the router or host on real
+//! interfaces, see [`runtime`]). The simulator (`sim`) arrives with a later issue.
 
 use clap::{Parser, Subcommand};
 
 mod config;
 mod demo;
+mod runtime;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,6 +29,14 @@ enum Command {
     /// Load and validate a configuration file exactly as `run` would, without starting
     /// anything or needing privileges; print a summary, or the one-line error (exit 2).
     Check {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: std::path::PathBuf,
+    },
+    /// Open the configured ports and run the stack on them until SIGINT or SIGTERM,
+    /// then print each port's counters. Startup failures (a missing interface, missing
+    /// privileges) are one line on stderr and exit status 1.
+    Run {
         /// The TOML configuration file.
         #[arg(long, short)]
         config: std::path::PathBuf,
@@ -58,6 +67,39 @@ fn main() -> std::process::ExitCode {
                     std::process::ExitCode::from(2)
                 }
             }
+        }
+        Command::Run { config } => run(&config),
+    }
+}
+
+/// `dataplane run`: load, install the signal handlers, run, print the counters.
+fn run(path: &std::path::Path) -> std::process::ExitCode {
+    let config = match config::Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dataplane run: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // Installed before any driver opens, kept until the process ends.
+    let shutdown = match drivers::Shutdown::install() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dataplane run: cannot install the SIGINT/SIGTERM handlers: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime::run(&config, &shutdown) {
+        Ok(report) => {
+            if let Some(sig) = report.signal {
+                eprintln!("dataplane: stopped by signal {sig}");
+            }
+            print!("{}", report.render());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dataplane run: {e}");
+            std::process::ExitCode::FAILURE
         }
     }
 }
