@@ -7,11 +7,15 @@
 //!
 //! The hosts are the kernel's own stack; the router namespace has no kernel addresses
 //! (IPv6 address generation off, forwarding off), so a datagram that crosses can only
-//! have crossed through us. Each test makes its namespaces with unique names and removes
+//! have crossed through us. Checked, on AF_PACKET and on AF_XDP: UDP echoes from h1 to
+//! h2 over IPv4 and IPv6, ICMP destination unreachable from the router for a prefix it
+//! declares unreachable (seen by h1's socket), exit status 0 on SIGTERM with per-port
+//! counters that match the traffic, and no XDP program left on the router's ports.
+//! Each test makes its namespaces with unique names and removes
 //! them by a Drop guard, also when it fails. Without root the tests say so and pass.
-#![allow(unsafe_code)] // setns(2) for threads inside the host namespaces
+#![allow(unsafe_code)] // setns(2) into the host namespaces, setsockopt(2) for IP_RECVERR
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
@@ -160,6 +164,9 @@ impl Topology {
     }
 }
 
+/// Routes that make the router answer with ICMP destination unreachable.
+const UNREACHABLE: &str = "[[routes]]\nprefix = \"10.0.0.0/8\"\nunreachable = true\n\n[[routes]]\nprefix = \"2001:db8:99::/48\"\nunreachable = true\n\n";
+
 /// The router's configuration for `driver`.
 fn router_toml(driver: &str) -> String {
     let steering = if driver == "afxdp" {
@@ -173,7 +180,7 @@ fn router_toml(driver: &str) -> String {
         )
     };
     format!(
-        "name = \"router\"\nforwarding = true\n\n{}{}[workers]\ncores = [0]\nidle = \"poll-then-sleep\"\nempty-polls = 100\n",
+        "name = \"router\"\nforwarding = true\n\n{}{}{UNREACHABLE}[workers]\ncores = [0]\nidle = \"poll-then-sleep\"\nempty-polls = 100\n",
         port("r-h1", "198.51.100.1/24", "2001:db8:1::1/64"),
         port("r-h2", "203.0.113.1/24", "2001:db8:2::1/64"),
     )
@@ -319,20 +326,78 @@ fn echo_client(ns: &Netns, to: SocketAddr, count: u32) -> u32 {
     .unwrap()
 }
 
-/// The `forwarded N` figures of the final counters, by port.
-fn forwarded(report: &str) -> Vec<(String, u64)> {
+/// From inside `ns`, sends to `to` (a prefix the router declares unreachable) on a
+/// connected UDP socket until the router's ICMP destination unreachable comes back as
+/// the socket's error; returns that errno, or `None` after 5 s.
+fn unreachable_error(ns: &Netns, to: SocketAddr) -> Option<i32> {
+    let ns = Netns {
+        name: ns.name.clone(),
+    };
+    std::thread::spawn(move || {
+        ns.enter();
+        std::mem::forget(ns);
+        let bind: SocketAddr = if to.is_ipv4() {
+            "0.0.0.0:0".parse().unwrap()
+        } else {
+            "[::]:0".parse().unwrap()
+        };
+        let sock = UdpSocket::bind(bind).unwrap();
+        // Linux reports ICMP net/host unreachable (non-fatal in RFC 1122 §4.2.3.9's
+        // sense) to a UDP socket only with IP_RECVERR / IPV6_RECVERR.
+        let (level, opt) = if to.is_ipv4() {
+            (libc::IPPROTO_IP, libc::IP_RECVERR)
+        } else {
+            (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+        };
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt(2) on an open socket with a pointer to a live c_int and
+        // its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                opt,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(
+            rc,
+            0,
+            "setsockopt RECVERR: {}",
+            std::io::Error::last_os_error()
+        );
+        sock.connect(to).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 64];
+        while Instant::now() < deadline {
+            if let Err(e) = sock.send(b"anyone?") {
+                return e.raw_os_error();
+            }
+            match sock.recv(&mut buf) {
+                Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return e.raw_os_error();
+                }
+                _ => {}
+            }
+        }
+        None
+    })
+    .join()
+    .unwrap()
+}
+
+/// The `NAME N` figures of the final counters' first line of each port, by port.
+fn counter(report: &str, name: &str) -> Vec<(String, u64)> {
+    let key = format!(" {name} ");
     report
         .lines()
         .filter_map(|l| {
-            let name = l.strip_prefix("port ")?.split(':').next()?.to_string();
-            let n = l
-                .split(", forwarded ")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name, n))
+            let port = l.strip_prefix("port ")?.split(':').next()?.to_string();
+            let n = l.split(&key).nth(1)?.split(',').next()?.parse().ok()?;
+            Some((port, n))
         })
         .collect()
 }
@@ -355,19 +420,47 @@ fn routes_h1_to_h2(driver: &str) {
     let got4 = echo_client(&t.h1, v4, 20);
     router.assert_running();
     let got6 = echo_client(&t.h1, v6, 20);
+    let unreach4 = unreachable_error(&t.h1, "10.1.2.3:7".parse().unwrap());
+    let unreach6 = unreachable_error(&t.h1, "[2001:db8:99::1]:7".parse().unwrap());
     stop.store(true, Ordering::Relaxed);
     for s in servers {
         s.join().unwrap();
     }
     let (status, out, err) = router.stop();
     eprintln!("dataplane run ({driver}) stderr:\n{err}stdout:\n{out}");
+    eprintln!("unreachable errno: v4 {unreach4:?}, v6 {unreach6:?}");
     assert_eq!(
         (got4, got6),
         (20, 20),
         "router stdout:\n{out}\nstderr:\n{err}"
     );
     assert!(status.success(), "{status}: {err}\n{out}");
-    let fwd = forwarded(&out);
+    // Linux's mapping: ICMP net/host unreachable → ENETUNREACH/EHOSTUNREACH; ICMPv6
+    // no route → ENETUNREACH, address unreachable → EHOSTUNREACH, reject route or
+    // administratively prohibited → EACCES.
+    let want4 = [Some(libc::ENETUNREACH), Some(libc::EHOSTUNREACH)];
+    let want6 = [
+        Some(libc::ENETUNREACH),
+        Some(libc::EHOSTUNREACH),
+        Some(libc::EACCES),
+    ];
+    assert!(
+        want4.contains(&unreach4) && want6.contains(&unreach6),
+        "ICMP unreachable from the router: v4 {unreach4:?}, v6 {unreach6:?}\n{out}"
+    );
+    assert!(
+        out.contains("icmp-errors 2") || out.contains("icmp-errors 3"),
+        "{out}"
+    );
+    // Nothing left attached: the XDP program went with the driver.
+    for port in ["r-h1", "r-h2"] {
+        let link = t.r.ip(&format!("link show dev {port}"));
+        assert!(
+            !link.contains("xdp"),
+            "{port} after the router stopped: {link}"
+        );
+    }
+    let fwd = counter(&out, "forwarded");
     assert_eq!(fwd.len(), 2, "a counters line per port:\n{out}");
     // Each datagram and each echo crossed the router once: 40 each way, and a few
     // more where a datagram was sent again after one lost while the router resolved h2.
