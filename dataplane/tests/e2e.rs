@@ -12,7 +12,9 @@
 //! it declares unreachable and ICMP time exceeded for a TTL / hop limit of 1 (a
 //! traceroute's first probe), both seen by h1's socket; 4 MiB over TCP from h1 to h2,
 //! intact; exit status 0 on SIGTERM with per-port counters that match the traffic; no
-//! XDP program left on the router's ports.
+//! XDP program left on the router's ports. And the startup errors: a missing interface,
+//! missing privileges (root with no capabilities) and a worker core the machine lacks
+//! each give one line and exit status 1.
 //! Each test makes its namespaces with unique names and removes
 //! them by a Drop guard, also when it fails. Without root the tests say so and pass.
 #![allow(unsafe_code)] // setns(2) into the host namespaces, setsockopt(2) for IP_RECVERR
@@ -568,6 +570,25 @@ fn afxdp_router_routes_between_linux_hosts() {
     routes_h1_to_h2("afxdp");
 }
 
+/// `dataplane run` on `toml` inside `ns`, behind `wrapper` (a command and its
+/// arguments that run the rest, or nothing); returns its exit code and stderr.
+fn run_once(ns: &Netns, wrapper: &[&str], toml: &str) -> (Option<i32>, String) {
+    let path = std::env::temp_dir().join(format!("{}-once.toml", ns.name));
+    std::fs::write(&path, toml).unwrap();
+    let _f = TempFile(path.clone());
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .args(wrapper)
+        .arg(env!("CARGO_BIN_EXE_dataplane"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("{err}");
+    (out.status.code(), err)
+}
+
 #[test]
 fn run_with_a_missing_interface_fails_with_one_line() {
     if !is_root() {
@@ -575,19 +596,62 @@ fn run_with_a_missing_interface_fails_with_one_line() {
         return;
     }
     let r = Netns::new("r");
-    let path = std::env::temp_dir().join(format!("{}-missing.toml", r.name));
-    std::fs::write(&path, router_toml("afpacket")).unwrap();
+    let (code, err) = run_once(&r, &[], &router_toml("afpacket"));
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("r-h1") && err.contains("no such device"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_without_privileges_fails_with_one_line_naming_them() {
+    if !is_root() {
+        eprintln!("skipped: needs root to make the namespace");
+        return;
+    }
+    let r = Netns::new("r");
+    r.ip("link add r-h1 type veth peer name r-h2");
+    r.ip("link set r-h1 up");
+    r.ip("link set r-h2 up");
+    // Root without capabilities: setpriv (util-linux) empties the bounding set, so
+    // the exec'd dataplane has none.
+    let no_caps = [
+        "setpriv",
+        "--bounding-set",
+        "-all",
+        "--inh-caps",
+        "-all",
+        "--",
+    ];
+    for (driver, needs) in [("afpacket", "CAP_NET_RAW"), ("afxdp", "CAP_BPF")] {
+        let (code, err) = run_once(&r, &no_caps, &router_toml(driver));
+        assert_eq!(code, Some(1), "{driver}: {err}");
+        assert_eq!(err.lines().count(), 1, "{driver}: {err}");
+        assert!(
+            err.contains("permission denied") && err.contains(needs),
+            "{driver}: {err}"
+        );
+    }
+}
+
+#[test]
+fn run_with_a_core_this_machine_lacks_fails_with_one_line() {
+    let path = std::env::temp_dir().join(format!("dpe2e-{}-cores.toml", std::process::id()));
+    let toml = router_toml("afpacket").replace("cores = [0]", "cores = [65535]");
+    std::fs::write(&path, toml).unwrap();
     let _f = TempFile(path.clone());
-    let out = Command::new("ip")
-        .args(["netns", "exec", &r.name])
-        .arg(env!("CARGO_BIN_EXE_dataplane"))
+    let out = Command::new(env!("CARGO_BIN_EXE_dataplane"))
         .args(["run", "--config"])
         .arg(&path)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("r-h1"), "{err}");
+    assert!(
+        err.contains("workers.cores") && err.contains("65535"),
+        "{err}"
+    );
 }
