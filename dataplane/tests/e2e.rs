@@ -7,16 +7,17 @@
 //!
 //! The hosts are the kernel's own stack; the router namespace has no kernel addresses
 //! (IPv6 address generation off, forwarding off), so a datagram that crosses can only
-//! have crossed through us. Checked, on AF_PACKET and on AF_XDP, over IPv4 and IPv6:
-//! UDP echoes from h1 to h2; ICMP destination unreachable from the router for a prefix
-//! it declares unreachable and ICMP time exceeded for a TTL / hop limit of 1 (a
-//! traceroute's first probe), both seen by h1's socket; 4 MiB over TCP from h1 to h2,
-//! intact; exit status 0 on SIGTERM with per-port counters that match the traffic; no
-//! XDP program left on the router's ports. And the startup errors: a missing interface,
-//! missing privileges (root with no capabilities) and a worker core the machine lacks
-//! each give one line and exit status 1.
-//! Each test makes its namespaces with unique names and removes
-//! them by a Drop guard, also when it fails. Without root the tests say so and pass.
+//! have crossed through us. Checked on AF_PACKET, AF_XDP and TAP (the TAP device bridged
+//! to the veth inside r), over IPv4 and IPv6: UDP echoes from h1 to h2; ICMP destination
+//! unreachable from the router for a prefix it declares unreachable and ICMP time
+//! exceeded for a TTL / hop limit of 1 (a traceroute's first probe), both seen by h1's
+//! socket; 4 MiB over TCP from h1 to h2, intact; exit status 0 on SIGTERM with per-port
+//! counters that match the traffic; no XDP program left on the router's ports. And the
+//! startup errors: a missing interface, missing privileges (root with no capabilities)
+//! and a worker core the machine lacks each give one line and exit status 1.
+//!
+//! Each test makes its namespaces with unique names and removes them by a Drop guard,
+//! also when it fails. Without root the tests that need it say so and pass.
 #![allow(unsafe_code)] // setns(2) into the host namespaces, setsockopt(2) for IP_RECVERR
 
 use std::io::{ErrorKind, Read};
@@ -108,6 +109,22 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Waits up to 5 s until `dev` is up, or `UNKNOWN` with the carrier on (TAP).
+    fn wait_up_or_unknown(&self, dev: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = self.ip(&format!("-br link show dev {dev}"));
+            let state = out.split_whitespace().nth(1);
+            if state == Some("UP") || (state == Some("UNKNOWN") && out.contains("LOWER_UP")) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{dev} not up after 5 s: {out}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip")
@@ -124,7 +141,10 @@ struct Topology {
 }
 
 impl Topology {
-    fn new() -> Topology {
+    /// With `tap`, the router's ports are TAP devices that `dataplane` makes; the veths
+    /// then end in r as `v-h1`/`v-h2`, each in a bridge (`b-h1`/`b-h2`) that
+    /// [`Topology::attach_taps`] joins the TAP device to once it exists.
+    fn new(tap: bool) -> Topology {
         let (h1, r, h2) = (Netns::new("h1"), Netns::new("r"), Netns::new("h2"));
         for (h, port, v4, v6, gw4, gw6) in [
             (
@@ -144,10 +164,22 @@ impl Topology {
                 "2001:db8:2::1",
             ),
         ] {
+            let port = if tap {
+                port.replacen("r-", "v-", 1)
+            } else {
+                port.to_string()
+            };
             r.ip(&format!(
                 "link add {port} type veth peer name veth0 netns {}",
                 h.name
             ));
+            if tap {
+                let br = port.replacen("v-", "b-", 1);
+                r.ip(&format!("link add {br} type bridge"));
+                r.ip(&format!("link set {br} addrgenmode none"));
+                r.ip(&format!("link set {port} master {br}"));
+                r.ip(&format!("link set {br} up"));
+            }
             r.ip(&format!("link set {port} addrgenmode none"));
             r.ip(&format!("link set {port} up"));
             h.ip(&format!("addr add {v4} dev veth0"));
@@ -158,13 +190,46 @@ impl Topology {
             // The veth would hand us frames with partial checksums (TX offload).
             h.exec(&["ethtool", "-K", "veth0", "tx", "off"]);
         }
-        for port in ["r-h1", "r-h2"] {
+        let ports = if tap {
+            ["v-h1", "v-h2"]
+        } else {
+            ["r-h1", "r-h2"]
+        };
+        for port in ports {
             r.exec(&["ethtool", "-K", port, "tx", "off"]);
             r.wait_up(port);
         }
         h1.wait_up("veth0");
         h2.wait_up("veth0");
         Topology { h1, r, h2 }
+    }
+
+    /// Waits (up to 5 s) for the router's TAP devices and puts each in its bridge, up.
+    fn attach_taps(&self) {
+        for (tap, br) in [("r-h1", "b-h1"), ("r-h2", "b-h2")] {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !self.ip_ok(&format!("link show dev {tap}")) {
+                assert!(
+                    Instant::now() < deadline,
+                    "{tap} not made by dataplane in 5 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.r.ip(&format!("link set {tap} addrgenmode none"));
+            self.r.ip(&format!("link set {tap} master {br}"));
+            self.r.ip(&format!("link set {tap} up"));
+            self.r.wait_up_or_unknown(tap);
+            self.r.wait_up(br);
+        }
+    }
+
+    /// Whether `ip -n R <args>` succeeds.
+    fn ip_ok(&self, args: &str) -> bool {
+        Command::new("ip")
+            .args(["-n", &self.r.name])
+            .args(args.split_whitespace())
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 }
 
@@ -476,8 +541,11 @@ fn routes_h1_to_h2(driver: &str) {
         eprintln!("skipped: the end-to-end test needs root (namespaces, raw sockets)");
         return;
     }
-    let t = Topology::new();
+    let t = Topology::new(driver == "tap");
     let mut router = Router::start(&t.r, driver);
+    if driver == "tap" {
+        t.attach_taps();
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let v4: SocketAddr = "203.0.113.2:7007".parse().unwrap();
     let v6: SocketAddr = "[2001:db8:2::2]:7007".parse().unwrap();
@@ -541,7 +609,7 @@ fn routes_h1_to_h2(driver: &str) {
         "TCP bytes intact through the router\n{out}"
     );
     // Nothing left attached: the XDP program went with the driver.
-    for port in ["r-h1", "r-h2"] {
+    for port in ["r-h1", "r-h2"].iter().filter(|_| driver == "afxdp") {
         let link = t.r.ip(&format!("link show dev {port}"));
         assert!(
             !link.contains("xdp"),
@@ -563,6 +631,11 @@ fn routes_h1_to_h2(driver: &str) {
 #[test]
 fn afpacket_router_routes_between_linux_hosts() {
     routes_h1_to_h2("afpacket");
+}
+
+#[test]
+fn tap_router_routes_between_linux_hosts() {
+    routes_h1_to_h2("tap");
 }
 
 #[test]
