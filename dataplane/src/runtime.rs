@@ -13,7 +13,8 @@
 //!
 //! With `idle = "poll-then-sleep"`, after the configured number of empty rounds the
 //! worker sleeps in `poll(2)` on the drivers' descriptors and the shutdown descriptor,
-//! for at most [`SLEEP_MAX`] or until the next stack timer, whichever is sooner.
+//! for at most [`SLEEP_MAX`] or until the next stack timer, whichever is sooner; while
+//! it stays idle it sleeps again after each empty round, and any frame resets the count.
 //!
 //! Not yet here (issue 4): one worker per configured core with flow-hash sharding
 //! (only the first core is used), the control socket, metrics, capture and logging.
@@ -296,8 +297,9 @@ fn worker(stack: &mut Stack, ports: &mut [RunPort], idle: IdlePolicy, shutdown: 
                     std::time::Duration::from_nanos(t.saturating_since(clock.now()).as_nanos())
                         .min(SLEEP_MAX)
                 });
+                // The count is not reset: an idle worker that wakes to nothing sleeps
+                // again after one round, not after another `empty_polls`.
                 sleeper.sleep(wait);
-                empty = 0;
             }
         }
     }

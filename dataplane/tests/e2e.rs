@@ -271,8 +271,13 @@ impl Drop for TempFile {
 
 impl Router {
     fn start(r: &Netns, driver: &str) -> Router {
+        Router::start_with(r, driver, &router_toml(driver))
+    }
+
+    /// Starts it on the configuration `toml`.
+    fn start_with(r: &Netns, driver: &str, toml: &str) -> Router {
         let path = std::env::temp_dir().join(format!("{}-{driver}.toml", r.name));
-        std::fs::write(&path, router_toml(driver)).unwrap();
+        std::fs::write(&path, toml).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &r.name])
             .arg(env!("CARGO_BIN_EXE_dataplane"))
@@ -726,5 +731,62 @@ fn run_with_a_core_this_machine_lacks_fails_with_one_line() {
     assert!(
         err.contains("workers.cores") && err.contains("65535"),
         "{err}"
+    );
+}
+
+/// CPU time (user + system) of process `pid` so far, from /proc (clock ticks of 10 ms).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10)
+}
+
+/// An idle router: with `busy-poll` the worker spins (about a core); with
+/// `poll-then-sleep` it sleeps in poll(2) and uses a small fraction of one.
+#[test]
+fn idle_router_sleeps_with_poll_then_sleep() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Topology::new(false);
+    let mut used = Vec::new();
+    for idle in ["busy-poll", "poll-then-sleep"] {
+        let toml = router_toml("afpacket").replace(
+            "idle = \"poll-then-sleep\"\nempty-polls = 100",
+            &format!(
+                "idle = \"{idle}\"{}",
+                if idle == "busy-poll" {
+                    ""
+                } else {
+                    "\nempty-polls = 100"
+                }
+            ),
+        );
+        assert!(toml.contains(idle), "{toml}");
+        let mut router = Router::start_with(&t.r, "afpacket", &toml);
+        std::thread::sleep(Duration::from_millis(300));
+        router.assert_running();
+        let pid = router.child.as_ref().unwrap().id();
+        let before = cpu_time(pid);
+        std::thread::sleep(Duration::from_secs(1));
+        let cpu = cpu_time(pid) - before;
+        let (status, _, err) = router.stop();
+        assert!(status.success(), "{err}");
+        eprintln!("idle = {idle}: {} ms of CPU in 1 s", cpu.as_millis());
+        used.push(cpu);
+    }
+    assert!(
+        used[1] < Duration::from_millis(300),
+        "poll-then-sleep used {:?} of CPU in 1 s idle (busy-poll: {:?})",
+        used[1],
+        used[0]
     );
 }
