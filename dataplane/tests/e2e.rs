@@ -748,8 +748,8 @@ fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis((f[0] + f[1]) * 10)
 }
 
-/// An idle router: with `busy-poll` the worker spins (about a core); with
-/// `poll-then-sleep` it sleeps in poll(2) and uses a small fraction of one.
+/// An idle router (after some traffic): with `busy-poll` the worker spins (about a
+/// core); with `poll-then-sleep` it sleeps in poll(2) and uses a small fraction of one.
 #[test]
 fn idle_router_sleeps_with_poll_then_sleep() {
     if !is_root() {
@@ -772,6 +772,20 @@ fn idle_router_sleeps_with_poll_then_sleep() {
         );
         assert!(toml.contains(idle), "{toml}");
         let mut router = Router::start_with(&t.r, "afpacket", &toml);
+        // Some traffic first, so that the router holds neighbor entries (and their
+        // timers) while it idles.
+        let stop = Arc::new(AtomicBool::new(false));
+        let v4: SocketAddr = "203.0.113.2:7009".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8:2::2]:7009".parse().unwrap();
+        let servers = [
+            echo_server(&t.h2, v4, stop.clone()),
+            echo_server(&t.h2, v6, stop.clone()),
+        ];
+        assert_eq!(echo_client(&t.h1, v4, 2) + echo_client(&t.h1, v6, 2), 4);
+        stop.store(true, Ordering::Relaxed);
+        for s in servers {
+            s.join().unwrap();
+        }
         std::thread::sleep(Duration::from_millis(300));
         router.assert_running();
         let pid = router.child.as_ref().unwrap().id();
