@@ -92,7 +92,6 @@ pub enum Steering {
 
 impl Steering {
     /// The XDP program mode.
-    #[allow(dead_code)] // for `run`, which opens the drivers
     pub fn mode(self) -> drivers::afxdp::Mode {
         match self {
             Steering::All => drivers::afxdp::Mode::TakeAll,
@@ -184,7 +183,6 @@ impl PortConfig {
     }
 
     /// The port's own addresses (both families), steered to us in host mode.
-    #[allow(dead_code)] // for `run`, which opens the drivers
     pub fn addresses(&self) -> Vec<IpAddr> {
         let v4 = self.ipv4.iter().map(|c| IpAddr::V4(c.addr()));
         let v6 = self.ipv6.iter().map(|c| IpAddr::V6(c.addr()));
