@@ -128,6 +128,50 @@ fn median(xs: &mut [f64]) -> f64 {
 /// Million lookups per second of `f` over `rounds` after one warm-up run: the median,
 /// slowest and fastest round. `f` performs `n` lookups and returns a checksum so that
 /// none is optimised away.
+/// Our batched and single lookup rates (million lookups per second) over `addrs`.
+fn ours_rates<A: Copy>(
+    rounds: usize,
+    addrs: &[A],
+    batch: impl Fn(&[A], &mut [Option<u32>]),
+    single: impl Fn(A) -> Option<u32>,
+) -> (Rate, Rate) {
+    let n = addrs.len();
+    let b = mlps(rounds, n, || {
+        let mut out = [None; 256];
+        let mut sum = 0u64;
+        for c in addrs.chunks(256) {
+            batch(c, &mut out);
+            sum += out[..c.len()]
+                .iter()
+                .map(|v| u64::from(v.unwrap_or(0)))
+                .sum::<u64>();
+        }
+        sum
+    });
+    let s = mlps(rounds, n, || {
+        addrs
+            .iter()
+            .map(|&a| u64::from(single(a).unwrap_or(0)))
+            .sum()
+    });
+    (b, s)
+}
+
+/// Up to `count` prefixes of `generated` that `routes` does not hold yet.
+fn fresh_prefixes<P: Copy + Eq + std::hash::Hash>(
+    routes: &[(P, u32)],
+    generated: Vec<(P, u32)>,
+    count: usize,
+) -> Vec<P> {
+    let present: std::collections::HashSet<P> = routes.iter().map(|r| r.0).collect();
+    generated
+        .into_iter()
+        .map(|r| r.0)
+        .filter(|p| !present.contains(p))
+        .take(count)
+        .collect()
+}
+
 fn mlps(rounds: usize, n: usize, mut f: impl FnMut() -> u64) -> Rate {
     black_box(f());
     let mut r: Vec<f64> = (0..rounds.max(1))
@@ -294,24 +338,12 @@ fn v4(args: &LpmArgs, m: &mut Map<String, Value>) {
 
     let n = addrs.len();
     let rounds = args.rounds;
-    let ours_batch = mlps(rounds, n, || {
-        let mut out = [None; 256];
-        let mut sum = 0u64;
-        for c in addrs.chunks(256) {
-            ours.lookup_batch(c, &mut out);
-            sum += out[..c.len()]
-                .iter()
-                .map(|v| u64::from(v.unwrap_or(0)))
-                .sum::<u64>();
-        }
-        sum
-    });
-    let ours_single = mlps(rounds, n, || {
-        addrs
-            .iter()
-            .map(|&a| u64::from(ours.lookup(a).unwrap_or(0)))
-            .sum()
-    });
+    let (ours_batch, ours_single) = ours_rates(
+        rounds,
+        &addrs,
+        |c, out| ours.lookup_batch(c, out),
+        |a| ours.lookup(a),
+    );
     let pop_single = mlps(rounds, n, || {
         keys.iter()
             .map(|&k| u64::from(pop.lookup(k).copied().unwrap_or(0)))
@@ -329,13 +361,11 @@ fn v4(args: &LpmArgs, m: &mut Map<String, Value>) {
     let pt_bytes = counting::clone_bytes(&pt);
 
     // Updates on the full table: routes of the same shape that are not in it yet.
-    let present: std::collections::HashSet<_> = routes.iter().map(|r| r.0).collect();
-    let fresh: Vec<_> = synthetic_v4(args.updates * 2 + 100, args.seed ^ 0x0bad)
-        .into_iter()
-        .map(|r| r.0)
-        .filter(|p| !present.contains(p))
-        .take(args.updates)
-        .collect();
+    let fresh = fresh_prefixes(
+        &routes,
+        synthetic_v4(args.updates * 2 + 100, args.seed ^ 0x0bad),
+        args.updates,
+    );
     let mut ours_u = ours.clone();
     let (upd_mean, upd_median, upd_max) = per_item(&fresh, |p| {
         ours_u.insert(p, 7);
@@ -491,24 +521,12 @@ fn v6(args: &LpmArgs, m: &mut Map<String, Value>) {
     );
     let n = addrs.len();
     let rounds = args.rounds;
-    let ours_batch = mlps(rounds, n, || {
-        let mut out = [None; 256];
-        let mut sum = 0u64;
-        for c in addrs.chunks(256) {
-            ours.lookup_batch(c, &mut out);
-            sum += out[..c.len()]
-                .iter()
-                .map(|v| u64::from(v.unwrap_or(0)))
-                .sum::<u64>();
-        }
-        sum
-    });
-    let ours_single = mlps(rounds, n, || {
-        addrs
-            .iter()
-            .map(|&a| u64::from(ours.lookup(a).unwrap_or(0)))
-            .sum()
-    });
+    let (ours_batch, ours_single) = ours_rates(
+        rounds,
+        &addrs,
+        |c, out| ours.lookup_batch(c, out),
+        |a| ours.lookup(a),
+    );
     let pop_single = mlps(rounds, n, || {
         keys.iter()
             .map(|&k| u64::from(pop.lookup(k).copied().unwrap_or(0)))
@@ -522,13 +540,11 @@ fn v6(args: &LpmArgs, m: &mut Map<String, Value>) {
     let ours_clone = counting::clone_bytes(&ours);
     let pop_bytes = counting::clone_bytes(&pop);
     let pt_bytes = counting::clone_bytes(&pt);
-    let present: std::collections::HashSet<_> = routes.iter().map(|r| r.0).collect();
-    let fresh: Vec<_> = synthetic_v6(args.updates * 2 + 100, args.seed ^ 0x0bad)
-        .into_iter()
-        .map(|r| r.0)
-        .filter(|p| !present.contains(p))
-        .take(args.updates)
-        .collect();
+    let fresh = fresh_prefixes(
+        &routes,
+        synthetic_v6(args.updates * 2 + 100, args.seed ^ 0x0bad),
+        args.updates,
+    );
     let mut ours_u = ours.clone();
     let (upd_mean, upd_median, upd_max) = per_item(&fresh, |p| {
         ours_u.insert(p, 7);
