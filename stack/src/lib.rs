@@ -10,6 +10,7 @@
 
 pub mod addr;
 pub mod counters;
+pub mod flow;
 pub mod iface;
 pub mod mem;
 pub mod neighbor;

@@ -97,6 +97,38 @@ impl Stack {
         }
     }
 
+    /// Lets the neighbor cache learn from a copy of an ARP or NDP frame that another
+    /// stack instance (the shard that owns `port`) received and answers: a shard of a
+    /// multi-core runtime resolves its neighbors itself, but replies to its solicitations
+    /// may land on any shard. The cache is updated exactly as on receive (RFC 826 merge,
+    /// RFC 4861 §7.2.5), frames that waited for the neighbor are released to the transmit
+    /// queue; nothing is answered and nothing counted. Other frames are ignored.
+    pub fn snoop_neighbor(&mut self, now: Instant, port: PortId, frame: Frame) {
+        if usize::from(port.0) >= self.ports.len() {
+            return;
+        }
+        let Ok(eth) = EthernetFrame::new_checked(frame.data()) else {
+            return;
+        };
+        match eth.ethertype() {
+            EtherType::Arp => self.arp_input(now, port, frame, false),
+            EtherType::Ipv6 => {
+                let data = frame.data();
+                // Only NDP directly after the fixed header (RFC 4861 messages carry no
+                // extension headers in practice); hop limit and checksum checked inside.
+                if data.len() >= ETH_LEN + 40 + 4 && data[ETH_LEN + 6] == 58 {
+                    let pl =
+                        usize::from(u16::from_be_bytes([data[ETH_LEN + 4], data[ETH_LEN + 5]]));
+                    if ETH_LEN + 40 + pl <= data.len() {
+                        let data = &data[..ETH_LEN + 40 + pl];
+                        self.ndp_input(now, port, data, 0, false);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Layer 2 checks and dispatch by EtherType.
     #[inline]
     fn classify(&mut self, now: Instant, port: PortId, frame: Frame) -> Classified {
@@ -129,7 +161,7 @@ impl Stack {
             },
             EtherType::Ipv6 => self.ipv6_classify(now, port, frame, dst),
             EtherType::Arp => {
-                self.arp_input(now, port, frame);
+                self.arp_input(now, port, frame, true);
                 Classified::Done
             }
             EtherType::Vlan | EtherType::QinQ => {
@@ -143,19 +175,25 @@ impl Stack {
         }
     }
 
-    /// ARP (RFC 826) with the RFC 5227 probe and gratuitous-ARP cases.
-    fn arp_input(&mut self, now: Instant, port: PortId, mut frame: Frame) {
+    /// ARP (RFC 826) with the RFC 5227 probe and gratuitous-ARP cases. Without
+    /// `answer` (a copy snooped for another shard's sake) the cache learns as usual but
+    /// nothing is sent and nothing counted.
+    fn arp_input(&mut self, now: Instant, port: PortId, mut frame: Frame, answer: bool) {
         let repr = match ArpPacket::new_checked(&frame.data()[ETH_LEN..])
             .and_then(|p| ArpRepr::parse(&p))
         {
             Ok(r) => r,
+            Err(_) if !answer => return,
             Err(_) => return self.count_drop(port, DropReason::ArpMalformed),
         };
         let sender = repr.source_protocol_addr;
         let target = repr.target_protocol_addr;
         let sender_mac = repr.source_hardware_addr;
         if !sender_mac.is_unicast() {
-            return self.count_drop(port, DropReason::ArpMalformed);
+            if answer {
+                self.count_drop(port, DropReason::ArpMalformed);
+            }
+            return;
         }
         let mut released = core::mem::take(&mut self.scratch.released);
         let p = &self.ports[usize::from(port.0)];
@@ -188,7 +226,9 @@ impl Stack {
                     &mut released,
                 );
             }
-            if repr.operation == ArpOperation::Request {
+            if !answer {
+                // A snooped copy: the shard that owns the port answers.
+            } else if repr.operation == ArpOperation::Request {
                 // Answer in place: the request frame becomes the reply.
                 let my_mac = p.config.mac;
                 let reply = ArpRepr {
@@ -224,7 +264,9 @@ impl Stack {
                     &mut released,
                 );
             }
-            self.count_drop(port, DropReason::ArpNotForUs);
+            if answer {
+                self.count_drop(port, DropReason::ArpNotForUs);
+            }
         }
         self.send_released(port, sender_mac, &mut released);
         self.scratch.released = released;

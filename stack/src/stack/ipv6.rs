@@ -317,22 +317,39 @@ impl Stack {
             | Icmpv6Message::NeighborAdvert
             | Icmpv6Message::RouterSolicit
             | Icmpv6Message::RouterAdvert
-            | Icmpv6Message::Redirect => self.ndp_input(now, port, &frame, off),
+            | Icmpv6Message::Redirect => self.ndp_input(now, port, frame.data(), off, true),
             _ => self.count_drop(port, DropReason::IcmpUnhandled),
         }
     }
 
-    /// Neighbor Discovery messages (RFC 4861 §7.1 validation, §7.2 processing).
-    fn ndp_input(&mut self, now: Instant, port: PortId, frame: &Frame, off: usize) {
-        let ip = Ipv6Packet::new_unchecked(&frame.data()[ETH_LEN..]);
+    /// Neighbor Discovery messages (RFC 4861 §7.1 validation, §7.2 processing) in the
+    /// Ethernet frame `data`, the ICMPv6 message `off` bytes into the IPv6 payload.
+    /// Without `answer` (a copy snooped for another shard's sake) the cache learns as
+    /// usual but nothing is sent and nothing counted.
+    pub(super) fn ndp_input(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        data: &[u8],
+        off: usize,
+        answer: bool,
+    ) {
+        let ip = Ipv6Packet::new_unchecked(&data[ETH_LEN..]);
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        if ip.hop_limit() != 255 {
-            return self.count_drop(port, DropReason::NdpInvalid);
-        }
-        let icmp = Icmpv6Packet::new_unchecked(&ip.payload()[off..]);
-        let Ok(Icmpv6Repr::Ndisc(repr)) = Icmpv6Repr::parse(&src, &dst, &icmp) else {
-            return self.count_drop(port, DropReason::NdpInvalid);
+        let Some(Ok(icmp)) = ip.payload().get(off..).map(Icmpv6Packet::new_checked) else {
+            if answer {
+                self.count_drop(port, DropReason::NdpInvalid);
+            }
+            return;
         };
+        let repr = match Icmpv6Repr::parse(&src, &dst, &icmp) {
+            Ok(Icmpv6Repr::Ndisc(repr)) if ip.hop_limit() == 255 => repr,
+            _ if !answer => return,
+            _ => return self.count_drop(port, DropReason::NdpInvalid),
+        };
+        if !answer && !icmp.verify_checksum(&src, &dst) {
+            return;
+        }
         let mut released = core::mem::take(&mut self.scratch.released);
         match repr {
             NdiscRepr::NeighborSolicit {
@@ -341,11 +358,13 @@ impl Stack {
             } => {
                 let p = &self.ports[usize::from(port.0)];
                 if !p.has_ipv6(target_addr) {
-                    self.count_drop(port, DropReason::NdpNotForUs);
+                    self.count_drop_if(answer, port, DropReason::NdpNotForUs);
                 } else if src.is_unspecified() && (lladdr.is_some() || !dst.is_multicast()) {
-                    self.count_drop(port, DropReason::NdpInvalid);
+                    self.count_drop_if(answer, port, DropReason::NdpInvalid);
                 } else {
-                    self.ports[usize::from(port.0)].counters.delivered += 1;
+                    if answer {
+                        self.ports[usize::from(port.0)].counters.delivered += 1;
+                    }
                     let (reply_to, solicited) = if src.is_unspecified() {
                         (v6::ALL_NODES, false)
                     } else {
@@ -367,7 +386,9 @@ impl Stack {
                     } else {
                         lladdr.or_else(|| self.neighbors.peek_mac(port, IpAddr::V6(src)))
                     };
-                    self.send_na(now, port, target_addr, reply_to, dst_mac, solicited);
+                    if answer {
+                        self.send_na(now, port, target_addr, reply_to, dst_mac, solicited);
+                    }
                 }
             }
             NdiscRepr::NeighborAdvert {
@@ -378,9 +399,11 @@ impl Stack {
                 ..
             } => {
                 if dst.is_multicast() && solicited {
-                    self.count_drop(port, DropReason::NdpInvalid);
+                    self.count_drop_if(answer, port, DropReason::NdpInvalid);
                 } else {
-                    self.ports[usize::from(port.0)].counters.delivered += 1;
+                    if answer {
+                        self.ports[usize::from(port.0)].counters.delivered += 1;
+                    }
                     let kind = if solicited && override_ {
                         Update::Solicited
                     } else if solicited {
@@ -401,7 +424,7 @@ impl Stack {
                     }
                 }
             }
-            _ => self.count_drop(port, DropReason::NdpRouterIgnored),
+            _ => self.count_drop_if(answer, port, DropReason::NdpRouterIgnored),
         }
         self.scratch.released = released;
     }

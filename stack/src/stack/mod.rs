@@ -666,6 +666,15 @@ impl Stack {
         }
     }
 
+    /// Counts a drop unless `count` is false (a snooped copy, see
+    /// [`Stack::snoop_neighbor`]).
+    #[inline]
+    fn count_drop_if(&mut self, count: bool, port: PortId, reason: DropReason) {
+        if count {
+            self.count_drop(port, reason);
+        }
+    }
+
     fn next_ident(&mut self) -> u16 {
         self.ip_ident = self.ip_ident.wrapping_add(1);
         self.ip_ident
