@@ -7,7 +7,9 @@
 use clap::{Parser, Subcommand};
 
 mod config;
+mod control;
 mod demo;
+mod metrics;
 mod runtime;
 
 #[global_allocator]
@@ -40,6 +42,10 @@ enum Command {
         /// The TOML configuration file.
         #[arg(long, short)]
         config: std::path::PathBuf,
+        /// Serve Prometheus text metrics at http://ADDR/metrics (overrides the file's
+        /// `metrics`), e.g. 127.0.0.1:9100.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
 }
 
@@ -68,12 +74,12 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
-        Command::Run { config } => run(&config),
+        Command::Run { config, metrics } => run(&config, runtime::RunOptions { metrics }),
     }
 }
 
 /// `dataplane run`: load, install the signal handlers, run, print the counters.
-fn run(path: &std::path::Path) -> std::process::ExitCode {
+fn run(path: &std::path::Path, options: runtime::RunOptions) -> std::process::ExitCode {
     let config = match config::Config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -81,6 +87,7 @@ fn run(path: &std::path::Path) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    init_logging(config.log_level);
     // Installed before any driver opens, kept until the process ends.
     let shutdown = match drivers::Shutdown::install() {
         Ok(s) => s,
@@ -89,7 +96,7 @@ fn run(path: &std::path::Path) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime::run(&config, &shutdown) {
+    match runtime::run(&config, &options, &shutdown) {
         Ok(report) => {
             if let Some(sig) = report.signal {
                 eprintln!("dataplane: stopped by signal {sig}");
@@ -102,4 +109,16 @@ fn run(path: &std::path::Path) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Structured logs on stderr at the configured level; `RUST_LOG` overrides it.
+fn init_logging(level: config::LogLevel) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level.name()));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }

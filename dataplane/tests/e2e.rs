@@ -277,6 +277,9 @@ impl Router {
     /// Starts it on the configuration `toml`.
     fn start_with(r: &Netns, driver: &str, toml: &str) -> Router {
         let path = std::env::temp_dir().join(format!("{}-{driver}.toml", r.name));
+        // Each router its own control socket: tests run side by side.
+        let sock = std::env::temp_dir().join(format!("{}-{driver}.sock", r.name));
+        let toml = format!("control-socket = {:?}\n{toml}", sock.display().to_string());
         std::fs::write(&path, toml).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &r.name])

@@ -70,6 +70,12 @@ impl Shutdown {
         self.flag.load(Ordering::SeqCst)
     }
 
+    /// Requests a shutdown from inside the process (no signal): [`Shutdown::requested`]
+    /// turns true; sleepers see it at their next wake-up.
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
     /// The signal that requested the shutdown (the last one, if several came).
     pub fn signal(&self) -> Option<i32> {
         match self.signal.load(Ordering::SeqCst) {
