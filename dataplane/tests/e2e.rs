@@ -11,7 +11,9 @@
 //! to the veth inside r), over IPv4 and IPv6: UDP echoes from h1 to h2; ICMP destination
 //! unreachable from the router for a prefix it declares unreachable and ICMP time
 //! exceeded for a TTL / hop limit of 1 (a traceroute's first probe), both seen by h1's
-//! socket; 4 MiB over TCP from h1 to h2, intact; exit status 0 on SIGTERM with per-port
+//! socket; 4 MiB over TCP from h1 to h2, intact; the kernel's own tools from h1:
+//! `ping` (every echo answered, TTL / hop limit 63), `tracepath` (the router's address
+//! as hop 1, h2 reached at hop 2) and an `iperf3` TCP transfer; exit status 0 on SIGTERM with per-port
 //! counters that match the traffic; no XDP program left on the router's ports. And the
 //! startup errors: a missing interface, missing privileges (root with no capabilities)
 //! and a worker core the machine lacks each give one line and exit status 1.
@@ -59,6 +61,8 @@ fn routes_h1_to_h2(driver: &str) {
     let bulk = 4 << 20;
     let tcp4 = tcp_bulk(&t.h1, &t.h2, "203.0.113.2:7008".parse().unwrap(), bulk);
     let tcp6 = tcp_bulk(&t.h1, &t.h2, "[2001:db8:2::2]:7008".parse().unwrap(), bulk);
+    router.assert_running();
+    let tools = linux_tools(&t);
     stop.store(true, Ordering::Relaxed);
     for s in servers {
         s.join().unwrap();
@@ -120,6 +124,116 @@ fn routes_h1_to_h2(driver: &str) {
     assert!(to_h1 >= 40, "r-h1 forwarded {to_h1}:\n{out}");
     assert!(to_h2 >= 40 + tcp_segments, "r-h2 forwarded {to_h2}:\n{out}");
     assert!(out.contains("drops:"), "{out}");
+    tools.check(&t, &out);
+}
+
+/// What the kernel's own tools in h1 showed across the router.
+struct Tools {
+    ping4: String,
+    ping6: String,
+    trace4: String,
+    trace6: String,
+    iperf3: String,
+}
+
+/// From h1: `ping` to h2 over IPv4 and IPv6, `tracepath` to h2 over both, and an
+/// `iperf3` TCP transfer from h1 to h2 for 2 s.
+fn linux_tools(t: &Topology) -> Tools {
+    let ping = |to: &str| {
+        t.h1.tool("ping", &["-c", "3", "-i", "0.2", "-W", "2", to])
+            .1
+    };
+    let trace = |to: &str| t.h1.tool("tracepath", &["-n", "-m", "5", to]).1;
+    let (ping4, ping6) = (ping("203.0.113.2"), ping("2001:db8:2::2"));
+    let (trace4, trace6) = (trace("203.0.113.2"), trace("2001:db8:2::2"));
+    let iperf3 = {
+        let _server = Iperf3Server::start(&t.h2, "203.0.113.2");
+        t.h1.tool("iperf3", &["-c", "203.0.113.2", "-t", "2", "-J"])
+            .1
+    };
+    eprintln!("{ping4}\n{ping6}\n{trace4}\n{trace6}");
+    Tools {
+        ping4,
+        ping6,
+        trace4,
+        trace6,
+        iperf3,
+    }
+}
+
+impl Tools {
+    /// Every echo answered, each reply with TTL / hop limit 63 (h2's 64 less our
+    /// hop); the router's h1-side address as tracepath's hop 1 (our ICMP time
+    /// exceeded) and h2 reached at hop 2; iperf3's bytes arrived. `out`: the router's
+    /// report, for the messages.
+    fn check(&self, t: &Topology, out: &str) {
+        for (ping, to) in [(&self.ping4, "203.0.113.2"), (&self.ping6, "2001:db8:2::2")] {
+            assert!(
+                ping.contains("3 packets transmitted, 3 received, 0% packet loss"),
+                "ping {to} from h1:\n{ping}\nrouter:\n{out}"
+            );
+            let replies: Vec<&str> = ping
+                .lines()
+                .filter(|l| l.contains(&format!("bytes from {to}")))
+                .collect();
+            // iputils prints the IPv6 hop limit as `ttl=` (older versions `hlim=`).
+            assert!(
+                replies.len() == 3
+                    && replies
+                        .iter()
+                        .all(|l| l.contains(" ttl=63 ") || l.contains(" hlim=63 ")),
+                "ping {to} from h1: three replies with TTL / hop limit 63:\n{ping}"
+            );
+        }
+        for (trace, router, to) in [
+            (&self.trace4, "198.51.100.1", "203.0.113.2"),
+            (&self.trace6, "2001:db8:1::1", "2001:db8:2::2"),
+        ] {
+            let hops = tracepath_hops(trace);
+            let first: Vec<_> = hops.iter().filter(|h| h.0 == 1).collect();
+            assert!(
+                !first.is_empty() && first.iter().all(|h| h.1 == router && !h.2),
+                "tracepath {to} from h1: hop 1 must be the router ({router}):\n{trace}\nrouter:\n{out}"
+            );
+            assert_eq!(
+                hops.last(),
+                Some(&(2, to.to_string(), true)),
+                "tracepath {to} from h1: h2 reached at hop 2:\n{trace}"
+            );
+        }
+        let (sent, received, retransmits) = iperf3_totals(&self.iperf3);
+        let (sent, received) = (
+            sent.unwrap_or_else(|| panic!("iperf3 -J without sum_sent:\n{}", self.iperf3)),
+            received.unwrap_or_else(|| panic!("iperf3 -J without sum_received:\n{}", self.iperf3)),
+        );
+        eprintln!(
+            "iperf3 h1 -> h2: sent {sent} bytes, received {received}, retransmits {retransmits:?}"
+        );
+        // iperf3's server stops counting when the client's end-of-test message arrives
+        // on the control connection, which can overtake data still in h1's send buffer
+        // or h2's receive buffer (seen on a bare veth pair too: 4122214400 sent,
+        // 4121710904 received): received can fall short of sent by at most what those
+        // buffers hold. That TCP delivers every byte intact is `tcp_bulk`'s check.
+        let in_buffers = tcp_buffer_max(&t.h1, "tcp_wmem") + tcp_buffer_max(&t.h2, "tcp_rmem");
+        assert!(
+            sent > 0 && received > 0 && received <= sent && sent - received <= in_buffers,
+            "iperf3 h1 -> h2: sent {sent}, received {received} (buffers {in_buffers}):\n{}\nrouter:\n{out}",
+            self.iperf3
+        );
+    }
+}
+
+/// tracepath's hop lines (`N:  ADDRESS  TIME [reached]`, not the `N?:` probes of the
+/// path MTU): hop number, address, whether the destination was reached.
+fn tracepath_hops(out: &str) -> Vec<(u32, String, bool)> {
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let hop = words.next()?.strip_suffix(':')?.parse().ok()?;
+            let addr = words.next()?.to_string();
+            Some((hop, addr, l.contains("reached")))
+        })
+        .collect()
 }
 
 #[test]

@@ -597,3 +597,102 @@ pub fn cpu_time(pid: u32) -> Duration {
         .collect();
     Duration::from_millis((f[0] + f[1]) * 10)
 }
+
+/// The kernel's own tools, run inside a namespace.
+impl Netns {
+    /// Runs `prog args` inside this namespace under `timeout 60` (so that a broken path
+    /// cannot hang the test); returns whether it exited 0, and its stdout and stderr
+    /// together. Panics, naming the Debian package, when `prog` is not installed.
+    pub fn tool(&self, prog: &str, args: &[&str]) -> (bool, String) {
+        require_tool(prog);
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "timeout", "60", prog])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run {prog} in {}: {e}", self.name));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+/// Panics with the Debian package to install when `prog` is not on the PATH.
+pub fn require_tool(prog: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false);
+    let package = match prog {
+        "ping" => "iputils-ping",
+        "tracepath" => "iputils-tracepath",
+        "iperf3" => "iperf3",
+        "ethtool" => "ethtool",
+        _ => "?",
+    };
+    assert!(
+        found,
+        "{prog} not found: install the Debian package {package} (scripts/deps.sh does, as root)"
+    );
+}
+
+/// An `iperf3 -s -1` server in a namespace, killed if still running when dropped.
+pub struct Iperf3Server {
+    child: Child,
+}
+
+impl Iperf3Server {
+    /// Starts it in `ns` on `addr`, port 5201, and waits (up to 5 s) until it listens.
+    pub fn start(ns: &Netns, addr: &str) -> Iperf3Server {
+        require_tool("iperf3");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "iperf3", "-s", "-1", "-B", addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start iperf3 -s");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !ns.exec(&["ss", "-Hltn", "sport = :5201"]).contains("5201") {
+            assert!(Instant::now() < deadline, "iperf3 -s not listening in 5 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Iperf3Server { child }
+    }
+}
+
+impl Drop for Iperf3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// From `iperf3 -J` output: the `bytes` of the final `sum_sent` and `sum_received`
+/// objects, and the sender's `retransmits`; `None` for what is missing.
+pub fn iperf3_totals(json: &str) -> (Option<u64>, Option<u64>, Option<u64>) {
+    // The number after `"field":` in the object that follows `"key":` (the final
+    // totals' objects are flat, so the first such field is theirs).
+    let field = |key: &str, field: &str| -> Option<u64> {
+        let obj = &json[json.find(&format!("\"{key}\":"))?..];
+        let obj = &obj[..obj.find('}')?];
+        let v = obj.split(&format!("\"{field}\":")).nth(1)?;
+        let v = v.trim_start();
+        let end = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+        v[..end].parse().ok()
+    };
+    (
+        field("sum_sent", "bytes"),
+        field("sum_received", "bytes"),
+        field("sum_sent", "retransmits"),
+    )
+}
+
+/// The largest TCP send (`tcp_wmem`) or receive (`tcp_rmem`) buffer in `ns`, in bytes.
+pub fn tcp_buffer_max(ns: &Netns, which: &str) -> u64 {
+    ns.exec(&["cat", &format!("/proc/sys/net/ipv4/{which}")])
+        .split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("net.ipv4.{which} in {}", ns.name))
+}
