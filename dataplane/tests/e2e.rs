@@ -11,12 +11,14 @@
 //! to the veth inside r), over IPv4 and IPv6: UDP echoes from h1 to h2; ICMP destination
 //! unreachable from the router for a prefix it declares unreachable and ICMP time
 //! exceeded for a TTL / hop limit of 1 (a traceroute's first probe), both seen by h1's
-//! socket; 4 MiB over TCP from h1 to h2, intact; the kernel's own tools from h1:
-//! `ping` (every echo answered, TTL / hop limit 63), `tracepath` (the router's address
-//! as hop 1, h2 reached at hop 2) and an `iperf3` TCP transfer; exit status 0 on SIGTERM with per-port
-//! counters that match the traffic; no XDP program left on the router's ports. And the
-//! startup errors: a missing interface, missing privileges (root with no capabilities)
-//! and a worker core the machine lacks each give one line and exit status 1.
+//! socket; 4 MiB over TCP from h1 to h2, intact; exit status 0 on SIGTERM with per-port
+//! counters that match the traffic; no XDP program left on the router's ports. On a
+//! router of its own per driver, the kernel's own tools from h1: `ping` over IPv4 and
+//! IPv6 (every echo answered, TTL / hop limit 63), `tracepath` over both (the router's
+//! h1-side address as hop 1, h2 reached at hop 2) and an `iperf3` TCP transfer to h2
+//! for 2 s (the data arrived and crossed the router). And the startup errors: a missing
+//! interface, missing privileges (root with no capabilities) and a worker core the
+//! machine lacks each give one line and exit status 1.
 //!
 //! Each test makes its namespaces with unique names and removes them by a Drop guard,
 //! also when it fails. Without root the tests that need it say so and pass. The
@@ -61,8 +63,6 @@ fn routes_h1_to_h2(driver: &str) {
     let bulk = 4 << 20;
     let tcp4 = tcp_bulk(&t.h1, &t.h2, "203.0.113.2:7008".parse().unwrap(), bulk);
     let tcp6 = tcp_bulk(&t.h1, &t.h2, "[2001:db8:2::2]:7008".parse().unwrap(), bulk);
-    router.assert_running();
-    let tools = linux_tools(&t);
     stop.store(true, Ordering::Relaxed);
     for s in servers {
         s.join().unwrap();
@@ -124,7 +124,40 @@ fn routes_h1_to_h2(driver: &str) {
     assert!(to_h1 >= 40, "r-h1 forwarded {to_h1}:\n{out}");
     assert!(to_h2 >= 40 + tcp_segments, "r-h2 forwarded {to_h2}:\n{out}");
     assert!(out.contains("drops:"), "{out}");
+}
+
+/// The kernel's own tools from h1 across the router on `driver` (see [`Tools::check`]).
+fn linux_tools_through_router(driver: &str) {
+    if !is_root() {
+        eprintln!("skipped: the end-to-end test needs root (namespaces, raw sockets)");
+        return;
+    }
+    let t = Topology::new(driver == "tap");
+    let mut router = Router::start(&t.r, driver);
+    if driver == "tap" {
+        t.attach_taps();
+    }
+    router.assert_running();
+    let tools = linux_tools(&t);
+    let (status, out, err) = router.stop();
+    eprintln!("dataplane run ({driver}) stderr:\n{err}stdout:\n{out}");
+    assert!(status.success(), "{status}: {err}\n{out}");
     tools.check(&t, &out);
+    // tracepath's probes with TTL / hop limit 1, answered by us: at least one per family.
+    let expired: u64 = out
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("ttl_expired=")?.parse::<u64>().ok())
+        .sum();
+    assert!(expired >= 2, "ttl_expired {expired}:\n{out}");
+    // The iperf3 data crossed: r-h2 forwarded at least what h2 counted, in full frames.
+    let (_, received, _) = iperf3_totals(&tools.iperf3);
+    let fwd = counter(&out, "forwarded");
+    assert_eq!(fwd.len(), 2, "a counters line per port:\n{out}");
+    assert!(
+        fwd[1].1 >= received.unwrap() / 1500,
+        "r-h2 forwarded {} for {received:?} bytes:\n{out}",
+        fwd[1].1
+    );
 }
 
 /// What the kernel's own tools in h1 showed across the router.
@@ -249,6 +282,21 @@ fn tap_router_routes_between_linux_hosts() {
 #[test]
 fn afxdp_router_routes_between_linux_hosts() {
     routes_h1_to_h2("afxdp");
+}
+
+#[test]
+fn afpacket_router_carries_ping_tracepath_and_iperf3() {
+    linux_tools_through_router("afpacket");
+}
+
+#[test]
+fn tap_router_carries_ping_tracepath_and_iperf3() {
+    linux_tools_through_router("tap");
+}
+
+#[test]
+fn afxdp_router_carries_ping_tracepath_and_iperf3() {
+    linux_tools_through_router("afxdp");
 }
 
 #[test]
