@@ -366,6 +366,74 @@ fn run_with_a_core_this_machine_lacks_fails_with_one_line() {
     );
 }
 
+/// The parsers of the tools' output, on output captured from them here.
+#[test]
+fn tracepath_and_iperf3_output_parse() {
+    let trace = " 1?: [LOCALHOST]                      pmtu 1500\n 1:  198.51.100.1                                          0.161ms \n 1:  198.51.100.1                                          0.065ms \n 2:  203.0.113.2                                           0.075ms reached\n     Resume: pmtu 1500 hops 2 back 2 \n";
+    let hop = |n, a: &str, r| (n, a.to_string(), r);
+    assert_eq!(
+        tracepath_hops(trace),
+        [
+            hop(1, "198.51.100.1", false),
+            hop(1, "198.51.100.1", false),
+            hop(2, "203.0.113.2", true)
+        ]
+    );
+    let json = "{\"end\": {\"streams\": [{\"sender\": {\"bytes\":\t1}}],\n\t\t\"sum_sent\":\t{\n\t\t\t\"start\":\t0,\n\t\t\t\"bytes\":\t4122214400,\n\t\t\t\"retransmits\":\t15640,\n\t\t\t\"sender\":\ttrue\n\t\t},\n\t\t\"sum_received\":\t{\n\t\t\t\"bytes\":\t4121710904,\n\t\t\t\"sender\":\ttrue\n\t\t}}}";
+    assert_eq!(
+        iperf3_totals(json),
+        (Some(4122214400), Some(4121710904), Some(15640))
+    );
+    assert_eq!(iperf3_totals("iperf3: error"), (None, None, None));
+}
+
+/// The helpers' configurations, as other tests extend them, are what `run` accepts: top-level
+/// keys land before the first table and appended tables after the last.
+#[test]
+fn router_configs_with_extra_keys_and_tables_pass_check() {
+    for driver in ["afxdp", "afpacket", "tap"] {
+        let toml = router_toml_with(
+            driver,
+            "log-level = \"debug\"\n",
+            "\n[[routes]]\nprefix = \"192.0.2.0/24\"\nvia = \"203.0.113.2\"\n",
+        );
+        let path =
+            std::env::temp_dir().join(format!("dpe2e-{}-check-{driver}.toml", std::process::id()));
+        std::fs::write(&path, &toml).unwrap();
+        let _f = TempFile(path.clone());
+        let out = Command::new(env!("CARGO_BIN_EXE_dataplane"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{driver}: {}\n{toml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for want in [
+            "log level: debug",
+            "192.0.2.0/24 via 203.0.113.2",
+            "10.0.0.0/8 unreachable",
+            "2001:db8:99::/48 unreachable",
+            "198.51.100.1/24",
+            "2001:db8:2::1/64",
+            "idle poll-then-sleep",
+        ] {
+            assert!(
+                summary.contains(want),
+                "{driver}: no {want:?} in\n{summary}"
+            );
+        }
+        let ports = summary
+            .lines()
+            .filter(|l| l.starts_with("  r-h") && l.split_whitespace().nth(1) == Some(driver))
+            .count();
+        assert_eq!(ports, 2, "{driver}: two ports on it in\n{summary}");
+    }
+}
+
 /// An idle router (after some traffic): with `busy-poll` the worker spins (about a
 /// core); with `poll-then-sleep` it sleeps in poll(2) and uses a small fraction of one.
 #[test]
