@@ -8,11 +8,13 @@
 # AF_PACKET when AF_XDP does not start, saying so), and shows from h1, with the
 # kernel's own tools: ping to h2 over IPv4 and IPv6, tracepath to h2 (the router is the
 # first hop), and iperf3 TCP throughput from h1 to h2. Then it stops the router with
-# SIGTERM (it prints its per-port counters) and removes everything it made, also on
-# failure or Ctrl-C. No address is configured outside the namespaces.
+# SIGTERM (it prints its per-port counters) and, for reference, measures the same
+# transfer with r's own kernel forwarding (kernel addresses in r once dataplane has
+# stopped). It removes everything it made, also on failure or Ctrl-C. No address is
+# configured outside the namespaces.
 #
 # Usage: scripts/topology.sh [--driver afxdp|afpacket|tap] [--seconds N] [--binary PATH]
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 driver=afxdp
@@ -23,10 +25,11 @@ while [ $# -gt 0 ]; do
         --driver) driver=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --binary) binary=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "topology: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+case "$seconds" in ''|*[!0-9]*|0) echo "topology: --seconds takes a whole number of seconds, not $seconds" >&2; exit 2 ;; esac
 case "$driver" in afxdp|afpacket|tap) ;; *) echo "topology: --driver afxdp|afpacket|tap, not $driver" >&2; exit 2 ;; esac
 if [ "$(id -u)" -ne 0 ]; then
     echo "topology: needs root (network namespaces, AF_XDP)" >&2
@@ -60,6 +63,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+# The failing command, and the line of the top-level call it belongs to.
+trap 'echo "topology: failed (status $?) at line $([ -n "${FUNCNAME[*]:-}" ] && echo "${BASH_LINENO[-2]}" || echo "$LINENO"): $BASH_COMMAND" >&2' ERR
 trap 'echo "topology: interrupted" >&2; exit 130' INT
 trap 'echo "topology: terminated" >&2; exit 143' TERM
 
@@ -191,20 +196,26 @@ in_ns "$H1" tracepath -n -m 5 203.0.113.2
 step "tracepath from h1 to h2 over IPv6: the router (2001:db8:1::1) is hop 1"
 in_ns "$H1" tracepath -6 -n -m 5 2001:db8:2::2
 
+# iperf3 TCP from h1 to h2 for $seconds s; prints the sender's and receiver's totals and
+# sets $gbits to the receiver's rate.
+throughput() {
+    ip netns exec "$H2" iperf3 -s -1 -B 203.0.113.2 >/dev/null 2>&1 &
+    iperf_pid=$!
+    for _ in $(seq 100); do
+        in_ns "$H2" ss -Hltn 'sport = :5201' | grep -q . && break
+        sleep 0.05
+    done
+    in_ns "$H1" iperf3 -c 203.0.113.2 -t "$seconds" -f g >"$work/iperf.txt"
+    wait "$iperf_pid" || true
+    iperf_pid=""
+    grep -E 'sender|receiver' "$work/iperf.txt"
+    gbits=$(awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Gbits/sec") r = $i } END { print r }' "$work/iperf.txt")
+}
+
 step "throughput: iperf3 TCP from h1 to h2 for $seconds s"
-ip netns exec "$H2" iperf3 -s -1 -B 203.0.113.2 >/dev/null 2>&1 &
-iperf_pid=$!
-for _ in $(seq 100); do
-    in_ns "$H2" ss -Hltn 'sport = :5201' | grep -q . && break
-    sleep 0.05
-done
-in_ns "$H1" iperf3 -c 203.0.113.2 -t "$seconds" -f g >"$work/iperf.txt"
-wait "$iperf_pid" || true
-iperf_pid=""
-# The summary: the sender's and the receiver's totals.
-grep -E 'sender|receiver' "$work/iperf.txt"
-awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Gbits/sec") r = $i }
-     END { if (r != "") printf "throughput h1 -> h2 through the router: %s Gbit/s\n", r }' "$work/iperf.txt"
+throughput
+ours=$gbits
+echo "throughput h1 -> h2 through dataplane ($driver): $ours Gbit/s"
 
 step "router: SIGTERM; its counters"
 kill -TERM "$router_pid"
@@ -216,3 +227,21 @@ if [ "$status" -ne 0 ]; then
     echo "topology: dataplane run exited with status $status" >&2
     exit 1
 fi
+
+# The reference beside our figure: the same hosts and veths (TX checksum offload off, so
+# no GSO: one packet per MTU, as through dataplane), with the kernel of r forwarding.
+step "reference: Linux's own forwarding in r (kernel addresses in r now that dataplane has stopped)"
+if [ "$driver" = tap ]; then
+    up1=b-h1 up2=b-h2
+else
+    up1=r-h1 up2=r-h2
+fi
+ip -n "$R" addr add 198.51.100.1/24 dev "$up1"
+ip -n "$R" addr add 203.0.113.1/24 dev "$up2"
+in_ns "$R" sysctl -q -w net.ipv4.ip_forward=1
+# The hosts still know dataplane's MAC for their gateway (with TAP, the TAP device's).
+ip -n "$H1" neigh flush dev veth0
+ip -n "$H2" neigh flush dev veth0
+in_ns "$H1" ping -c 1 -W 2 203.0.113.2 >/dev/null
+throughput
+echo "throughput h1 -> h2: dataplane ($driver) $ours Gbit/s; Linux forwarding $gbits Gbit/s"
