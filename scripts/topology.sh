@@ -148,8 +148,11 @@ start_router() {
     local drv=$1 config
     config=$(write_config "$drv")
     # Not through in_ns: a function in the background would be a subshell, and our
-    # SIGTERM would stop that subshell instead of the router.
-    ip netns exec "$R" "$binary" run --config "$config" >"$work/router.out" 2>"$work/router.err" &
+    # SIGTERM would stop that subshell instead of the router. In a session of its own
+    # (setsid execs, same pid): a terminal's Ctrl-C reaches the whole foreground process
+    # group, and the router, which ends at once on a second signal, would then get our
+    # SIGTERM as its second and print no counters.
+    setsid ip netns exec "$R" "$binary" run --config "$config" >"$work/router.out" 2>"$work/router.err" &
     router_pid=$!
     if [ "$drv" = tap ]; then
         for tap in r-h1 r-h2; do

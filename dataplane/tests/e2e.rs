@@ -18,7 +18,9 @@
 //! h1-side address as hop 1, h2 reached at hop 2) and an `iperf3` TCP transfer to h2
 //! for 2 s (the data arrived and crossed the router). And the startup errors: a missing
 //! interface, missing privileges (root with no capabilities) and a worker core the
-//! machine lacks each give one line and exit status 1.
+//! machine lacks each give one line and exit status 1. The main job's live part,
+//! `scripts/topology.sh`, runs on the debug binary: it shows what it should and removes
+//! its namespaces, also on Ctrl-C.
 //!
 //! Each test makes its namespaces with unique names and removes them by a Drop guard,
 //! also when it fails. Without root the tests that need it say so and pass. The
@@ -489,4 +491,155 @@ fn idle_router_sleeps_with_poll_then_sleep() {
         used[1],
         used[0]
     );
+}
+
+/// `scripts/topology.sh` (the main job's live part) on the debug binary, as a process
+/// group of its own, with its output read line by line; returns the child, its pid and
+/// a channel of its stdout and stderr lines.
+fn topology_script(seconds: &str) -> (std::process::Child, u32, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/topology.sh");
+    let mut child = Command::new("bash")
+        .arg(script)
+        .args([
+            "--binary",
+            env!("CARGO_BIN_EXE_dataplane"),
+            "--seconds",
+            seconds,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start scripts/topology.sh");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        out.lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send(l)))
+    });
+    std::thread::spawn(move || {
+        err.lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send(l)))
+    });
+    let pid = child.id();
+    (child, pid, rx)
+}
+
+/// The namespaces named after the script's pid that still exist.
+fn script_namespaces(pid: u32) -> Vec<String> {
+    sh("ip", &["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("dprun-{pid}-")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The pid of `dataplane run` that the script reports starting.
+fn script_router_pid(lines: &[String]) -> Option<u32> {
+    lines.iter().find_map(|l| {
+        l.strip_prefix("dataplane run (pid ")?
+            .split(')')
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// The main job's live part shows ping over IPv4 and IPv6, tracepath with the router as
+/// hop 1, our throughput beside Linux forwarding's, the router's counters, and removes
+/// its namespaces.
+#[test]
+fn main_job_script_shows_the_router_at_work_and_cleans_up() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (mut child, pid, rx) = topology_script("1");
+    let status = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let lines: Vec<String> = rx.try_iter().collect();
+    let text = lines.join("\n");
+    eprintln!("{text}");
+    assert!(status.success(), "{status}:\n{text}");
+    assert_eq!(
+        text.matches("3 packets transmitted, 3 received, 0% packet loss")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("dataplane run (pid ") && text.contains(" on afxdp in namespace "),
+        "{text}"
+    );
+    for hop1 in ["198.51.100.1", "2001:db8:1::1"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()[..].starts_with(&["1:", hop1])),
+            "{hop1} as hop 1:\n{text}"
+        );
+    }
+    assert_eq!(text.matches("reached").count(), 2, "{text}");
+    let summary = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("throughput h1 -> h2: dataplane (afxdp) "))
+        .unwrap_or_else(|| panic!("no throughput summary:\n{text}"));
+    let rates: Vec<f64> = summary
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        rates.len() == 2 && rates.iter().all(|&r| r > 0.0),
+        "ours and Linux's rates in {summary:?}"
+    );
+    assert!(text.contains("dataplane: stopped by signal 15"), "{text}");
+    assert_eq!(counter(&text, "forwarded").len(), 2, "{text}");
+    assert_eq!(script_namespaces(pid), Vec::<String>::new());
+}
+
+/// Ctrl-C (SIGINT to the script's process group) while it measures: the router stops,
+/// the namespaces go.
+#[test]
+fn main_job_script_cleans_up_on_ctrl_c() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (mut child, pid, rx) = topology_script("30");
+    let mut lines = Vec::new();
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(60)) {
+        let measuring = l.starts_with("== throughput");
+        lines.push(l);
+        if measuring {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    assert!(
+        text.contains("== throughput") && script_namespaces(pid).len() == 3,
+        "{text}"
+    );
+    let router = script_router_pid(&lines).unwrap_or_else(|| panic!("router pid:\n{text}"));
+    // What a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
+    sh("kill", &["-INT", "--", &format!("-{pid}")]);
+    let status = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    lines.extend(rx.try_iter());
+    let text = lines.join("\n");
+    eprintln!("{text}");
+    assert!(!status.success(), "{status}:\n{text}");
+    assert!(text.contains("topology: interrupted"), "{text}");
+    assert!(text.contains("dataplane: stopped by signal 15"), "{text}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{router}")).exists(),
+        "dataplane run {router} still running:\n{text}"
+    );
+    assert_eq!(script_namespaces(pid), Vec::<String>::new());
 }
