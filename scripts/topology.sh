@@ -222,6 +222,14 @@ throughput
 ours=$gbits
 echo "throughput h1 -> h2 through dataplane ($driver): $ours Gbit/s"
 
+dpctl="$(dirname "$binary")/dpctl"
+if [ -x "$dpctl" ]; then
+    step "dpctl: the running router's routes, neighbors and counters"
+    "$dpctl" --socket "$work/control.sock" show routes
+    "$dpctl" --socket "$work/control.sock" show neighbors
+    "$dpctl" --socket "$work/control.sock" show stats
+fi
+
 step "router: SIGTERM; its counters"
 kill -TERM "$router_pid"
 status=0
