@@ -1,0 +1,452 @@
+//! TCP between stacks on the in-memory net: handshakes, transfers, closes, resets,
+//! RFC 5961 defences, loss recovery and a SYN flood. Every run is deterministic: time is
+//! the net's virtual clock (1 ms per round) and impairments come from a seeded generator.
+
+mod common;
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use common::{mac, Impair, Net};
+use stack::wire::ethernet::{EthernetFrame, EthernetRepr};
+use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use stack::wire::tcp::{TcpControl, TcpPacket, TcpRepr};
+use stack::wire::{EtherType, IpProtocol};
+use stack::{
+    DropReason, Duration, Frame, PortId, SocketError, StackConfig, TcpConfig, TcpHandle, TcpState,
+};
+
+const A4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+/// Two hosts, a (node 0) and b (node 1), on one link, IPv4 and IPv6.
+fn pair_with(tcp: TcpConfig) -> Net {
+    let mut net = Net::new();
+    for name in ["a", "b"] {
+        let mut cfg = StackConfig::host(name);
+        cfg.tcp = tcp.clone();
+        net.add(cfg);
+    }
+    let pa = net.port(0, &["10.0.0.1/24"], &["2001:db8::1/64"]);
+    let pb = net.port(1, &["10.0.0.2/24"], &["2001:db8::2/64"]);
+    net.link((0, pa), (1, pb));
+    net
+}
+
+fn pair() -> Net {
+    pair_with(TcpConfig::default())
+}
+
+/// Listens on b:80, connects from a, runs the handshake; returns (client, server).
+fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
+    connected_to(net, sa(B4, 80))
+}
+
+fn connected_to(net: &mut Net, server: SocketAddr) -> (TcpHandle, TcpHandle) {
+    let l = net.nodes[1].tcp_listen(server, 8).unwrap();
+    let now = net.now;
+    let c = net.nodes[0].tcp_connect(now, server, None).unwrap();
+    net.run(50);
+    let s = net.nodes[1].tcp_accept(l).expect("accepted");
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Established));
+    (c, s)
+}
+
+/// Moves `data` from (node `from`, handle `tx`) to (node `to`, handle `rx`), one round
+/// at a time; returns what arrived once `len` bytes are in.
+fn pump(
+    net: &mut Net,
+    from: usize,
+    tx: TcpHandle,
+    to: usize,
+    rx: TcpHandle,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(data.len());
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..2_000_000 {
+        if sent < data.len() {
+            let now = net.now;
+            sent += net.nodes[from].tcp_send(now, tx, &data[sent..]).unwrap();
+        }
+        net.run(1);
+        loop {
+            match net.nodes[to].tcp_recv(rx, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        if got.len() >= data.len() {
+            return got;
+        }
+    }
+    panic!("transfer stalled at {} of {} bytes", got.len(), data.len());
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// RFC 9293 §3.5 three-way handshake; RFC 7323 §2, §3 and RFC 2018 §2 options agreed;
+/// MSS from the interface MTU (RFC 9293 §3.7.1).
+#[test]
+fn handshake_negotiates_mss_wscale_timestamps_sack_rfc9293_3_5() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    for (node, h) in [(0, c), (1, s)] {
+        let t = net.nodes[node].tcp_connection(h).unwrap();
+        assert_eq!(t.mss(), 1460);
+        assert!(t.timestamps());
+        assert!(t.sack());
+        // 256 KiB buffers need a shift of 3 to fit 16 bits.
+        assert_eq!(t.window_scale(), Some((3, 3)));
+    }
+    let (cl, cr) = net.nodes[0].tcp_connection(c).unwrap().endpoints();
+    assert_eq!(cr, sa(B4, 80));
+    assert_eq!(cl.ip(), IpAddr::V4(A4));
+    assert!(cl.port() >= 49152, "ephemeral port {}", cl.port());
+}
+
+/// Options are on only when both sides offer them (RFC 7323 §2.2, §3.2; RFC 2018 §2).
+#[test]
+fn handshake_without_options_when_peer_offers_none_rfc7323() {
+    let mut net = pair();
+    let plain = TcpConfig {
+        window_scale: false,
+        timestamps: false,
+        sack: false,
+        ..TcpConfig::default()
+    };
+    net.nodes[0] = {
+        let mut cfg = StackConfig::host("a");
+        cfg.tcp = plain;
+        let pool = stack::FramePool::with_frames(4096, stack::PoolConfig::default()).unwrap();
+        let mut st = stack::Stack::new(cfg, pool, 7);
+        let port =
+            stack::InterfaceConfig::new("a0", mac(0, 0)).with_ipv4("10.0.0.1/24".parse().unwrap());
+        st.add_port(port).unwrap();
+        st
+    };
+    let (c, s) = connected(&mut net);
+    for (node, h) in [(0, c), (1, s)] {
+        let t = net.nodes[node].tcp_connection(h).unwrap();
+        assert!(!t.timestamps() && !t.sack());
+        assert_eq!(t.window_scale(), None);
+        assert_eq!(t.mss(), 1460);
+    }
+    let data = pattern(300_000, 3);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &data), data);
+}
+
+/// Data both ways (RFC 9293 §3.8), then a half-close (§3.6): a's FIN ends b's reading,
+/// b still sends, then closes; both reach CLOSED through TIME-WAIT on a.
+#[test]
+fn data_both_ways_then_half_close_rfc9293_3_6() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let up = pattern(200_000, 1);
+    let down = pattern(150_000, 2);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &up), up);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &down), down);
+
+    let now = net.now;
+    net.nodes[0].tcp_shutdown(now, c).unwrap();
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::FinWait2));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::CloseWait));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.nodes[1].tcp_recv(s, &mut buf), Ok(0), "EOF after FIN");
+    assert!(net.nodes[1].tcp_readiness(s).unwrap().readable);
+    // a may no longer send; b may.
+    assert!(matches!(
+        net.nodes[0].tcp_send(now, c, b"x"),
+        Err(SocketError::InvalidState(TcpState::FinWait2))
+    ));
+    let tail = pattern(10_000, 5);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &tail), tail);
+    let now = net.now;
+    net.nodes[1].tcp_close(now, s).unwrap();
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    assert_eq!(net.nodes[1].tcp_state(s), None, "closed and released");
+    assert_eq!(net.nodes[0].tcp_recv(c, &mut buf), Ok(0));
+}
+
+/// TIME-WAIT lasts the configured 2 MSL, then CLOSED (RFC 9293 §3.6, §3.10.8).
+#[test]
+fn time_wait_expires_after_configured_duration_rfc9293_3_6() {
+    let tcp = TcpConfig {
+        time_wait: Duration::from_secs(2),
+        ..TcpConfig::default()
+    };
+    let mut net = pair_with(tcp);
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_close(now, c).unwrap();
+    net.run(20);
+    net.nodes[1].tcp_close(net.now, s).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    assert_eq!(net.nodes[0].tcp_socket_count(), 1);
+    net.advance(Duration::from_millis(1900));
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    net.advance(Duration::from_millis(200));
+    assert_eq!(net.nodes[0].tcp_state(c), None);
+    assert_eq!(net.nodes[0].tcp_socket_count(), 0);
+}
+
+/// Both sides connect to each other at once (RFC 9293 §3.5, figure 8).
+#[test]
+fn simultaneous_open_rfc9293_3_5_figure_8() {
+    let mut net = pair();
+    let now = net.now;
+    let c = net.nodes[0]
+        .tcp_connect(now, sa(B4, 5000), Some(sa(A4, 6000)))
+        .unwrap();
+    let s = net.nodes[1]
+        .tcp_connect(now, sa(A4, 6000), Some(sa(B4, 5000)))
+        .unwrap();
+    net.run(100);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Established));
+    let data = pattern(50_000, 9);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &data), data);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &data), data);
+}
+
+/// Both sides close at once: FIN-WAIT-1 → CLOSING → TIME-WAIT on both (RFC 9293 §3.6,
+/// figure 13).
+#[test]
+fn simultaneous_close_rfc9293_3_6_figure_13() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_shutdown(now, c).unwrap();
+    net.nodes[1].tcp_shutdown(now, s).unwrap();
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::FinWait1));
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::TimeWait));
+}
+
+/// A SYN to a port nobody listens on is answered with RST,ACK (RFC 9293 §3.10.7.1); the
+/// client's connection is refused.
+#[test]
+fn rst_for_closed_port_rfc9293_3_10_7_1() {
+    let mut net = pair();
+    let now = net.now;
+    let c = net.nodes[0].tcp_connect(now, sa(B4, 81), None).unwrap();
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::Refused))
+    );
+    assert!(net.nodes[0].tcp_readiness(c).unwrap().closed);
+    assert_eq!(net.nodes[1].drops(DropReason::TcpNoListener), 1);
+    net.nodes[0].tcp_close(net.now, c).unwrap();
+    assert_eq!(net.nodes[0].tcp_socket_count(), 0);
+}
+
+/// A frame from a's address and MAC to b, carrying `repr`.
+fn forged(net: &Net, repr: &TcpRepr<'_>) -> Frame {
+    let src = IpAddr::V4(A4);
+    let dst = IpAddr::V4(B4);
+    let ip = Ipv4Repr {
+        src_addr: A4,
+        dst_addr: B4,
+        next_header: IpProtocol::Tcp,
+        payload_len: repr.buffer_len(),
+        hop_limit: 64,
+        dont_frag: true,
+        ident: 1,
+    };
+    let mut f = net.nodes[1].pool().alloc().unwrap();
+    let len = 14 + ip.buffer_len() + repr.buffer_len();
+    let d = f.append(len).unwrap();
+    EthernetRepr {
+        src_addr: mac(0, 0),
+        dst_addr: mac(1, 0),
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *d));
+    let mut p = Ipv4Packet::new_unchecked(&mut d[14..]);
+    ip.emit(&mut p);
+    repr.emit(&mut TcpPacket::new_unchecked(p.payload_mut()), src, dst);
+    f
+}
+
+fn seg(
+    src_port: u16,
+    control: TcpControl,
+    seq: u32,
+    ack: Option<u32>,
+    payload: &[u8],
+) -> TcpRepr<'_> {
+    TcpRepr {
+        src_port,
+        dst_port: 80,
+        control,
+        seq_number: seq,
+        ack_number: ack,
+        window_len: 1000,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload,
+    }
+}
+
+/// Blind injection (RFC 5961): an in-window RST that is not exactly RCV.NXT, and a SYN,
+/// draw a challenge ACK and change nothing; data outside the window is dropped with an
+/// ACK (RFC 9293 §3.10.7.4); only the exact RST resets.
+#[test]
+fn blind_rst_syn_and_data_rejected_with_challenge_ack_rfc5961() {
+    // Forged segments carry no timestamps.
+    let tcp = TcpConfig {
+        timestamps: false,
+        ..TcpConfig::default()
+    };
+    let mut net = pair_with(tcp);
+    let (c, s) = connected(&mut net);
+    let cport = net.nodes[0].tcp_connection(c).unwrap().endpoints().0.port();
+    let (una, nxt, rcv_nxt, _) = net.nodes[1].tcp_connection(s).unwrap().sequence_space();
+    assert_eq!(una, nxt);
+    let now = net.now;
+    let tx_before = net.nodes[1].counters().tx_packets;
+    let cases = [
+        (
+            seg(cport, TcpControl::Rst, rcv_nxt + 100, None, &[]),
+            DropReason::TcpChallengeAck,
+        ),
+        (
+            seg(cport, TcpControl::Syn, rcv_nxt + 5, None, &[]),
+            DropReason::TcpChallengeAck,
+        ),
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt.wrapping_add(1_000_000),
+                Some(nxt),
+                b"evil",
+            ),
+            DropReason::TcpOutOfWindow,
+        ),
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt.wrapping_sub(70_000),
+                Some(nxt),
+                b"evil",
+            ),
+            DropReason::TcpOutOfWindow,
+        ),
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt,
+                Some(nxt.wrapping_add(1_000_000)),
+                b"evil",
+            ),
+            DropReason::TcpBadAck,
+        ),
+    ];
+    for (i, (repr, reason)) in cases.iter().enumerate() {
+        let mut batch = vec![forged(&net, repr)];
+        net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+        assert_eq!(
+            net.nodes[1].drops(*reason) as usize,
+            cases[..=i].iter().filter(|c| c.1 == *reason).count(),
+            "case {i}"
+        );
+        assert_eq!(
+            net.nodes[1].tcp_state(s),
+            Some(TcpState::Established),
+            "case {i}"
+        );
+        assert_eq!(
+            net.nodes[1].counters().tx_packets,
+            tx_before + i as u64 + 1,
+            "an ACK for case {i}"
+        );
+    }
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        net.nodes[1].tcp_recv(s, &mut buf),
+        Err(SocketError::WouldBlock)
+    );
+    // The exact RST resets.
+    let mut batch = vec![forged(
+        &net,
+        &seg(cport, TcpControl::Rst, rcv_nxt, None, &[]),
+    )];
+    net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Closed));
+    assert_eq!(
+        net.nodes[1].tcp_recv(s, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::Reset))
+    );
+}
+
+/// Byte-exact transfers under seeded loss (0–10 %), duplication and reordering, both
+/// directions, many seeds (RFC 6298 retransmission, RFC 6582 NewReno recovery, RFC 2018
+/// SACK blocks and out-of-order reassembly).
+#[test]
+fn lossy_transfers_arrive_byte_exact_for_many_seeds() {
+    let len = 256 * 1024;
+    for seed in 0..50u64 {
+        for dir in 0..2 {
+            let mut tcp = TcpConfig::default();
+            if seed % 2 == 1 {
+                tcp.congestion = stack::tcp::CongestionControl::NewReno;
+            }
+            let mut net = pair_with(tcp);
+            let (c, s) = connected(&mut net);
+            let loss = (seed % 11) as f64 / 100.0;
+            net.impair = Some(Impair::new(seed * 2 + dir, loss, 0.01, 0.02));
+            let data = pattern(len, seed);
+            let got = if dir == 0 {
+                pump(&mut net, 0, c, 1, s, &data)
+            } else {
+                pump(&mut net, 1, s, 0, c, &data)
+            };
+            assert!(
+                got == data,
+                "seed {seed} dir {dir}: {} bytes differ",
+                got.len()
+            );
+        }
+    }
+}
+
+/// A 4 MB transfer over IPv6 with 5 % loss and reordering.
+#[test]
+fn large_transfer_ipv6_lossy() {
+    let mut net = pair();
+    let server: SocketAddr = "[2001:db8::2]:443".parse().unwrap();
+    let (c, s) = connected_to(&mut net, server);
+    net.impair = Some(Impair::new(77, 0.05, 0.01, 0.02));
+    let data = pattern(4 << 20, 77);
+    assert!(pump(&mut net, 0, c, 1, s, &data) == data);
+}
