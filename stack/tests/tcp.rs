@@ -414,7 +414,7 @@ fn blind_rst_syn_and_data_rejected_with_challenge_ack_rfc5961() {
 /// SACK blocks and out-of-order reassembly).
 #[test]
 fn lossy_transfers_arrive_byte_exact_for_many_seeds() {
-    let len = 256 * 1024;
+    let len = 1 << 20;
     for seed in 0..50u64 {
         for dir in 0..2 {
             let mut tcp = TcpConfig::default();
@@ -449,4 +449,254 @@ fn large_transfer_ipv6_lossy() {
     net.impair = Some(Impair::new(77, 0.05, 0.01, 0.02));
     let data = pattern(4 << 20, 77);
     assert!(pump(&mut net, 0, c, 1, s, &data) == data);
+}
+
+/// `(seq, payload length, flags byte)` of a TCP/IPv4 frame.
+fn tcp_info(f: &Frame) -> Option<(u32, usize, u8)> {
+    let d = f.data();
+    if d.len() < 14 + 20 + 20 || d[12..14] != [0x08, 0x00] || d[23] != 6 {
+        return None;
+    }
+    let ihl = usize::from(d[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([d[16], d[17]]));
+    let t = &d[14 + ihl..14 + total];
+    let hl = usize::from(t[12] >> 4) * 4;
+    Some((
+        u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        t.len() - hl,
+        t[13],
+    ))
+}
+
+/// One round of the net like `Net::run(1)`, passing each frame through `keep(from
+/// node, frame)`.
+fn step_filtered(net: &mut Net, keep: &mut impl FnMut(usize, &Frame) -> bool) {
+    let mut buf = Vec::new();
+    for i in 0..net.links.len() {
+        let (a, b) = net.links[i];
+        for (from, to) in [(a, b), (b, a)] {
+            net.nodes[from.0].drain_tx(from.1, &mut buf, usize::MAX);
+            buf.retain(|f| keep(from.0, f));
+            if !buf.is_empty() {
+                let now = net.now;
+                net.nodes[to.0].receive_batch(now, to.1, &mut buf);
+                buf.clear();
+            }
+        }
+    }
+    net.now += Duration::from_millis(1);
+    let now = net.now;
+    for n in &mut net.nodes {
+        n.poll(now);
+    }
+}
+
+/// RFC 6298 §5.5: each timeout doubles the RTO (from the 200 ms floor, §2.4 as
+/// configured), up to the retry limit, after which the connection times out.
+#[test]
+fn retransmission_timer_backs_off_rfc6298_5_5() {
+    let tcp = TcpConfig {
+        max_retries: 5,
+        ..TcpConfig::default()
+    };
+    let mut net = pair_with(tcp);
+    let (c, _s) = connected(&mut net);
+    let rto0 = net.nodes[0].tcp_connection(c).unwrap().rto();
+    assert_eq!(rto0, Duration::from_millis(200), "RTT of 1-2 ms: the floor");
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, &[7u8; 1000]).unwrap();
+    let mut times = Vec::new();
+    let mut rtos = Vec::new();
+    for _ in 0..100_000 {
+        let t = net.now;
+        let mut seen = false;
+        step_filtered(&mut net, &mut |from, f| {
+            if from == 0 && tcp_info(f).is_some_and(|(_, len, _)| len == 1000) {
+                seen = true;
+                return false;
+            }
+            true
+        });
+        if seen {
+            times.push(t.as_nanos() / 1_000_000);
+            rtos.push(net.nodes[0].tcp_connection(c).unwrap().rto().as_millis());
+        }
+        if net.nodes[0].tcp_state(c) == Some(TcpState::Closed) {
+            break;
+        }
+    }
+    // The first send and five retransmissions, then the give-up.
+    assert_eq!(times.len(), 6, "{times:?}");
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    for (i, g) in gaps.iter().enumerate() {
+        let want = 200u64 << i;
+        assert!(
+            g.abs_diff(want) <= 2,
+            "gap {i}: {g} ms, want {want} ({gaps:?})"
+        );
+    }
+    assert_eq!(rtos[1..], [400, 800, 1600, 3200, 6400]);
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::TimedOut))
+    );
+}
+
+/// RFC 5681 §3.2 / RFC 6582: one lost segment in a flight is sent again after three
+/// duplicate ACKs, long before the retransmission timer (200 ms here) would fire.
+#[test]
+fn fast_retransmit_on_three_duplicate_acks_rfc5681_3_2() {
+    for cc in [
+        stack::tcp::CongestionControl::NewReno,
+        stack::tcp::CongestionControl::Cubic,
+    ] {
+        let mut net = pair_with(TcpConfig {
+            congestion: cc,
+            ..TcpConfig::default()
+        });
+        let (c, s) = connected(&mut net);
+        let data = pattern(100_000, 11);
+        let now = net.now;
+        assert_eq!(net.nodes[0].tcp_send(now, c, &data).unwrap(), data.len());
+        let mut data_segs = 0;
+        let mut lost: Option<(u32, u64)> = None;
+        let mut resent_after = None;
+        let mut recovery_seen = false;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..1000 {
+            let t = net.now.as_nanos() / 1_000_000;
+            step_filtered(&mut net, &mut |from, f| {
+                let Some((seq, len, _)) = tcp_info(f) else {
+                    return true;
+                };
+                if from != 0 || len == 0 {
+                    return true;
+                }
+                data_segs += 1;
+                match lost {
+                    None if data_segs == 3 => {
+                        lost = Some((seq, t));
+                        false
+                    }
+                    Some((l, at)) if l == seq && resent_after.is_none() => {
+                        resent_after = Some(t - at);
+                        true
+                    }
+                    _ => true,
+                }
+            });
+            recovery_seen |= net.nodes[0].tcp_connection(c).unwrap().in_recovery();
+            while let Ok(n) = net.nodes[1].tcp_recv(s, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if got.len() == data.len() {
+                break;
+            }
+        }
+        assert!(got == data, "{cc:?}: transfer incomplete");
+        assert!(recovery_seen, "{cc:?}: fast recovery entered");
+        let after = resent_after.expect("retransmitted");
+        assert!(
+            after < 50,
+            "{cc:?}: resent after {after} ms, not by the timer"
+        );
+    }
+}
+
+/// RFC 9293 §3.8.6.1: against a zero window the sender probes, with backoff, and the
+/// transfer resumes when the receiver reads.
+#[test]
+fn zero_window_probes_until_window_opens_rfc9293_3_8_6_1() {
+    let mut net = pair_with(TcpConfig {
+        rx_buffer: 8192,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    let data = pattern(40_000, 4);
+    let now = net.now;
+    assert_eq!(net.nodes[0].tcp_send(now, c, &data).unwrap(), data.len());
+    let mut probes = Vec::new();
+    for _ in 0..5000 {
+        let t = net.now.as_nanos() / 1_000_000;
+        step_filtered(&mut net, &mut |from, f| {
+            if from == 0 && tcp_info(f).is_some_and(|(_, len, _)| len == 1) {
+                probes.push(t);
+            }
+            true
+        });
+    }
+    assert_eq!(net.nodes[0].tcp_connection(c).unwrap().send_window(), 0);
+    assert!(probes.len() >= 3, "probes at {probes:?}");
+    let gaps: Vec<u64> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff: {gaps:?}");
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Established));
+    // Now read: the window opens and everything arrives.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..20_000 {
+        while let Ok(n) = net.nodes[1].tcp_recv(s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        net.run(1);
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}
+
+/// A SYN flood from spoofed sources (RFC 4987): the listener's backlog bounds what it
+/// keeps (the oldest half-open connection makes room), and a real client still gets in.
+#[test]
+fn syn_flood_keeps_memory_bounded_and_real_client_connects_rfc4987() {
+    let mut net = pair();
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 16).unwrap();
+    let now = net.now;
+    let mut x = 12345u32;
+    for i in 0..2000u32 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let src = Ipv4Addr::new(192, 0, 2, (x >> 24) as u8 | 1);
+        let mut repr = seg(1024 + (i % 60000) as u16, TcpControl::Syn, x, None, &[]);
+        repr.max_seg_size = Some(1460);
+        let mut f = forged(&net, &repr);
+        // Rewrite the source address (and the checksums) to the spoofed one.
+        {
+            let d = f.data_mut();
+            let mut ip = Ipv4Packet::new_unchecked(&mut d[14..]);
+            ip.set_src_addr(src);
+            ip.fill_checksum();
+            TcpPacket::new_unchecked(ip.payload_mut())
+                .fill_checksum(IpAddr::V4(src), IpAddr::V4(B4));
+        }
+        let mut batch = vec![f];
+        net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+        assert!(net.nodes[1].tcp_socket_count() <= 1 + 16);
+    }
+    assert!(net.nodes[1].drops(DropReason::TcpSynQueueEvicted) >= 2000 - 16);
+    net.run(10);
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    let s = net.nodes[1]
+        .tcp_accept(l)
+        .expect("the real client is accepted");
+    let data = pattern(10_000, 8);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &data), data);
+    assert!(net.nodes[1].tcp_socket_count() <= 1 + 16 + 1);
+}
+
+/// `size_of` the control block: the goal is at most 2 KiB without buffers.
+#[test]
+fn control_block_is_small() {
+    let size = core::mem::size_of::<stack::tcp::Tcb>();
+    eprintln!("size_of::<Tcb>() = {size}");
+    assert!(size <= 2048, "{size}");
 }
