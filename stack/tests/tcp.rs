@@ -700,3 +700,93 @@ fn control_block_is_small() {
     eprintln!("size_of::<Tcb>() = {size}");
     assert!(size <= 2048, "{size}");
 }
+
+/// Frames from node `from` seen in `rounds` rounds: (round, payload length, flags).
+fn watch(net: &mut Net, from: usize, rounds: usize) -> Vec<(usize, usize, u8)> {
+    let mut seen = Vec::new();
+    for r in 0..rounds {
+        step_filtered(net, &mut |f, frame| {
+            if f == from {
+                if let Some((_, len, flags)) = tcp_info(frame) {
+                    seen.push((r, len, flags));
+                }
+            }
+            true
+        });
+    }
+    seen
+}
+
+/// RFC 9293 §3.8.6.3 / RFC 5681 §4.2: a lone segment is acknowledged after the delayed
+/// ACK timeout (40 ms here), every second full segment at once.
+#[test]
+fn delayed_ack_waits_for_timeout_or_second_segment_rfc5681_4_2() {
+    let mut net = pair();
+    let (c, _s) = connected(&mut net);
+    net.run(100);
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, &[1u8; 100]).unwrap();
+    let acks = watch(&mut net, 1, 100);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert!((38..=42).contains(&acks[0].0), "delayed ACK at {acks:?}");
+    net.run(100);
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, &[2u8; 2 * 1448]).unwrap();
+    let acks = watch(&mut net, 1, 100);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0].0, 0, "immediate ACK after two full segments");
+}
+
+/// Nagle (RFC 9293 §3.7.4): small writes while data is unacknowledged are held and
+/// coalesced; with nodelay each goes at once.
+#[test]
+fn nagle_coalesces_small_writes_unless_nodelay_rfc9293_3_7_4() {
+    for nodelay in [false, true] {
+        let mut net = pair();
+        let (c, _s) = connected(&mut net);
+        net.run(100);
+        net.nodes[0].tcp_set_nodelay(c, nodelay).unwrap();
+        let now = net.now;
+        for _ in 0..3 {
+            net.nodes[0].tcp_send(now, c, &[3u8; 10]).unwrap();
+        }
+        let segs: Vec<usize> = watch(&mut net, 0, 100)
+            .into_iter()
+            .filter(|s| s.1 > 0)
+            .map(|s| s.1)
+            .collect();
+        if nodelay {
+            assert_eq!(segs, [10, 10, 10]);
+        } else {
+            assert_eq!(segs, [10, 20]);
+        }
+    }
+}
+
+/// Keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): after the idle time a probe goes out
+/// and its answer keeps the connection; with the peer gone, the probes run out and the
+/// connection times out.
+#[test]
+fn keepalive_probes_then_times_out_when_peer_is_gone_rfc1122_4_2_3_6() {
+    let mut net = pair_with(TcpConfig {
+        keepalive: Some(Duration::from_secs(10)),
+        keepalive_interval: Duration::from_secs(1),
+        keepalive_probes: 3,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    let probes = watch(&mut net, 0, 25_000);
+    let zero: Vec<_> = probes.iter().filter(|p| p.1 == 0).collect();
+    assert!(zero.len() >= 2, "a probe every idle period: {probes:?}");
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    // The peer goes away: nothing comes back.
+    for _ in 0..20_000 {
+        step_filtered(&mut net, &mut |from, _| from != 1);
+    }
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::TimedOut))
+    );
+}
