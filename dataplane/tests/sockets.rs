@@ -255,3 +255,59 @@ fn bad_clients_are_refused_or_contained() {
     let (status, _, _) = router.stop();
     assert!(status.success());
 }
+
+/// The C ABI: `examples/udp_echo.c` compiled against `dpsock.h` and `libdpsock.so`
+/// answers the Linux host.
+#[test]
+fn a_c_application_uses_the_c_abi() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // target/debug/deps/sockets-HASH -> target/debug, where libdpsock.so is built.
+    let exe = std::env::current_exe().unwrap();
+    let libdir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    assert!(
+        libdir.join("libdpsock.so").exists(),
+        "libdpsock.so not built in {}",
+        libdir.display()
+    );
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sock");
+    let bin = std::env::temp_dir().join(format!("dpsock-udp-echo-{}", std::process::id()));
+    let _bin = TempFile(bin.clone());
+    let out = Command::new("cc")
+        .args(["-Wall", "-Werror", "-I"])
+        .arg(src.join("include"))
+        .arg(src.join("examples/udp_echo.c"))
+        .arg("-L")
+        .arg(&libdir)
+        .args(["-ldpsock", "-o"])
+        .arg(&bin)
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let t = Topology::new(false);
+    let (mut router, apps) = start(&t, 64);
+    let mut app = Command::new(&bin)
+        .arg(&apps)
+        .args(["7777", "5"])
+        .env("LD_LIBRARY_PATH", &libdir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(app.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready 7777");
+    let got = echo_client(&t.h1, "198.51.100.1:7777".parse().unwrap(), 5);
+    assert_eq!(got, 5);
+    let status = app.wait().unwrap();
+    assert!(status.success(), "the C echo server exits 0 after 5 echoes");
+    router.assert_running();
+}

@@ -561,6 +561,30 @@ mod tests {
         assert_eq!(out.addr(), None);
     }
 
+    proptest::proptest! {
+        /// Whatever bytes a hostile peer leaves in a slot, reading the entry never
+        /// panics and never yields more than DATA_MAX bytes.
+        #[test]
+        fn any_slot_bytes_read_safely(bytes in proptest::collection::vec(proptest::num::u8::ANY, ENTRY_SIZE), head in 0u32..4, tail_ahead in 0u32..(2 * ENTRIES)) {
+            let r = Region::create("fuzz", 1).unwrap();
+            let ring = r.requests(0).unwrap();
+            ring.head().store(head, Ordering::Relaxed);
+            ring.tail().store(head.wrapping_add(tail_ahead), Ordering::Release);
+            // SAFETY: test-only write of one entry's bytes into our own mapping.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ring.slot(head), ENTRY_SIZE) };
+            let mut out = Entry::default();
+            match ring.pop(&mut out) {
+                Ok(true) => {
+                    proptest::prop_assert!((1..=ENTRIES).contains(&tail_ahead));
+                    proptest::prop_assert!(out.data().len() <= DATA_MAX);
+                    let _ = (out.op(), out.seq(), out.sock(), out.result(), out.addr(), out.arg());
+                }
+                Ok(false) => proptest::prop_assert_eq!(tail_ahead, 0),
+                Err(Broken) => proptest::prop_assert!(tail_ahead > ENTRIES),
+            }
+        }
+    }
+
     #[test]
     fn a_region_of_another_version_is_refused() {
         let r = Region::create("test", 1).unwrap();
