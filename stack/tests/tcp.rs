@@ -653,20 +653,16 @@ fn zero_window_probes_until_window_opens_rfc9293_3_8_6_1() {
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
 }
 
-/// A SYN flood from spoofed sources (RFC 4987): the listener's backlog bounds what it
-/// keeps (the oldest half-open connection makes room), and a real client still gets in.
-#[test]
-fn syn_flood_keeps_memory_bounded_and_real_client_connects_rfc4987() {
-    let mut net = pair();
-    let l = net.nodes[1].tcp_listen(sa(B4, 80), 16).unwrap();
+/// Spoofed SYNs from 192.0.2.0/24 to b:80.
+fn syn_flood(net: &mut Net, count: u32) {
     let now = net.now;
     let mut x = 12345u32;
-    for i in 0..2000u32 {
+    for i in 0..count {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
         let src = Ipv4Addr::new(192, 0, 2, (x >> 24) as u8 | 1);
         let mut repr = seg(1024 + (i % 60000) as u16, TcpControl::Syn, x, None, &[]);
         repr.max_seg_size = Some(1460);
-        let mut f = forged(&net, &repr);
+        let mut f = forged(net, &repr);
         // Rewrite the source address (and the checksums) to the spoofed one.
         {
             let d = f.data_mut();
@@ -678,6 +674,21 @@ fn syn_flood_keeps_memory_bounded_and_real_client_connects_rfc4987() {
         }
         let mut batch = vec![f];
         net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+    }
+}
+
+/// A SYN flood from spoofed sources (RFC 4987 §3.4, with SYN cookies off): the
+/// listener's backlog bounds what it keeps (the oldest half-open connection makes
+/// room), and a real client still gets in.
+#[test]
+fn syn_flood_keeps_memory_bounded_and_real_client_connects_rfc4987() {
+    let mut net = pair_with(TcpConfig {
+        syn_cookies: false,
+        ..TcpConfig::default()
+    });
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 16).unwrap();
+    for _ in 0..4 {
+        syn_flood(&mut net, 500);
         assert!(net.nodes[1].tcp_socket_count() <= 1 + 16);
     }
     assert!(net.nodes[1].drops(DropReason::TcpSynQueueEvicted) >= 2000 - 16);
@@ -789,4 +800,40 @@ fn keepalive_probes_then_times_out_when_peer_is_gone_rfc1122_4_2_3_6() {
         net.nodes[0].tcp_recv(c, &mut buf),
         Err(SocketError::Connection(stack::tcp::TcpError::TimedOut))
     );
+}
+
+/// SYN cookies (RFC 4987 §3.6): with the half-open queue full of spoofed SYNs, nothing
+/// is evicted and nothing grows; the real client's handshake completes through a cookie
+/// (MSS kept, no other option) and data flows both ways.
+#[test]
+fn syn_cookies_admit_real_client_under_flood_rfc4987_3_6() {
+    let mut net = pair();
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 8).unwrap();
+    syn_flood(&mut net, 2000);
+    assert_eq!(net.nodes[1].tcp_socket_count(), 1 + 8);
+    assert_eq!(net.nodes[1].drops(DropReason::TcpSynQueueEvicted), 0);
+    net.run(10);
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    let s = net.nodes[1]
+        .tcp_accept(l)
+        .expect("accepted through a cookie");
+    let t = net.nodes[1].tcp_connection(s).unwrap();
+    assert_eq!(t.mss(), 1460);
+    assert!(!t.timestamps() && !t.sack() && t.window_scale().is_none());
+    let up = pattern(300_000, 12);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &up), up);
+    let down = pattern(300_000, 13);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &down), down);
+    // A forged ACK with a wrong cookie is refused with a reset.
+    let before = net.nodes[1].drops(DropReason::TcpUnexpected);
+    let mut batch = vec![forged(
+        &net,
+        &seg(5555, TcpControl::None, 1, Some(12345), &[]),
+    )];
+    let now = net.now;
+    net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+    assert_eq!(net.nodes[1].drops(DropReason::TcpUnexpected), before + 1);
+    assert_eq!(net.nodes[1].tcp_socket_count(), 1 + 8 + 1);
 }

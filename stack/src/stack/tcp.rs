@@ -107,6 +107,75 @@ impl TcpSockets {
     }
 }
 
+/// MSS values a SYN cookie can carry (3 bits), ascending.
+const COOKIE_MSS: [u16; 8] = [536, 1220, 1300, 1400, 1440, 1460, 4312, 8960];
+
+impl TcpSockets {
+    /// The cookie's keyed hash: 4-tuple, the client's ISN and the time counter.
+    fn cookie_hash(&self, local: SocketAddr, remote: SocketAddr, irs: u32, t: u32) -> u32 {
+        let mut b = [0u8; 41];
+        b[..36].copy_from_slice(&Self::tuple_bytes(local, remote));
+        b[36..40].copy_from_slice(&irs.to_be_bytes());
+        b[40] = t as u8;
+        (self.key.hash(&b) >> 8) as u32 & 0x00ff_ffff
+    }
+
+    /// The SYN cookie counter: 64 s periods, 5 bits.
+    fn cookie_time(now: Instant) -> u32 {
+        ((now.as_nanos() / 64_000_000_000) & 31) as u32
+    }
+
+    /// A SYN-ACK whose ISN is a SYN cookie (RFC 4987 §3.6): 5 bits of time, 3 bits of
+    /// MSS, 24 bits of keyed hash. No window scale, SACK or timestamps are offered.
+    fn cookie_syn_ack(
+        &self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        syn: &TcpRepr<'_>,
+        our_mss: u16,
+        rx_buffer: usize,
+    ) -> TcpRepr<'static> {
+        let peer = syn.max_seg_size.unwrap_or(536);
+        let idx = COOKIE_MSS.iter().rposition(|&m| m <= peer).unwrap_or(0) as u32;
+        let t = Self::cookie_time(now);
+        let cookie = t << 27 | idx << 24 | self.cookie_hash(local, remote, syn.seq_number, t);
+        TcpRepr {
+            src_port: local.port(),
+            dst_port: remote.port(),
+            control: TcpControl::Syn,
+            seq_number: cookie,
+            ack_number: Some(syn.seq_number.wrapping_add(1)),
+            window_len: rx_buffer.min(65535) as u16,
+            window_scale: None,
+            max_seg_size: Some(our_mss),
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload: &[],
+        }
+    }
+
+    /// The MSS kept in the cookie an ACK returns, if the cookie is ours and fresh (this
+    /// period or the one before).
+    fn check_cookie(
+        &self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        ack: &TcpRepr<'_>,
+    ) -> Option<u16> {
+        let cookie = ack.ack_number?.wrapping_sub(1);
+        let irs = ack.seq_number.wrapping_sub(1);
+        let t = cookie >> 27;
+        if Self::cookie_time(now).wrapping_sub(t) & 31 > 1 {
+            return None;
+        }
+        (cookie & 0x00ff_ffff == self.cookie_hash(local, remote, irs, t))
+            .then(|| COOKIE_MSS[((cookie >> 24) & 7) as usize])
+    }
+}
+
 /// Builds a frame holding Ethernet space, the IP header and a TCP segment whose payload
 /// is `a` then `b`.
 #[allow(clippy::too_many_arguments)]
@@ -244,6 +313,16 @@ impl Stack {
             return self.count_drop(port, DropReason::TcpUnexpected);
         }
         if seg.ack_number.is_some() {
+            if self.config.tcp.syn_cookies
+                && matches!(
+                    seg.control,
+                    TcpControl::None | TcpControl::Psh | TcpControl::Fin
+                )
+            {
+                if let Some(mss) = self.tcp.check_cookie(now, local, remote, seg) {
+                    return self.tcp_cookie_accept(now, port, lh, local, remote, seg, mss);
+                }
+            }
             self.count_drop(port, DropReason::TcpUnexpected);
             return self.tcp_send_bare(now, local.ip(), remote.ip(), &reset_for(seg));
         }
@@ -254,6 +333,15 @@ impl Stack {
             return;
         };
         if l.accept.len() + l.half_open.len() >= l.backlog {
+            if self.config.tcp.syn_cookies && l.accept.len() < l.backlog {
+                // RFC 4987 §3.6: answer without keeping state.
+                let mtu = self.ports[usize::from(port.0)].config.mtu;
+                let ours = mss_for(mtu, local.ip());
+                let rx = self.config.tcp.rx_buffer;
+                let syn_ack = self.tcp.cookie_syn_ack(now, local, remote, seg, ours, rx);
+                self.ports[usize::from(port.0)].counters.delivered += 1;
+                return self.tcp_send_bare(now, local.ip(), remote.ip(), &syn_ack);
+            }
             match l.half_open.pop_front() {
                 Some(old) => {
                     self.count_drop(port, DropReason::TcpSynQueueEvicted);
@@ -279,6 +367,59 @@ impl Stack {
         }
         self.ports[usize::from(port.0)].counters.delivered += 1;
         self.tcp_flush(now, h);
+    }
+
+    /// The ACK that returned a valid SYN cookie: the connection, straight to the accept
+    /// queue, then the segment's own data.
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_cookie_accept(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        lh: TcpHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+        peer_mss: u16,
+    ) {
+        let Some(l) = self.tcp.listener_mut(lh) else {
+            return;
+        };
+        if l.accept.len() >= l.backlog {
+            return self.count_drop(port, DropReason::TcpListenOverflow);
+        }
+        if self.tcp.sockets.len() >= self.tcp.sockets.capacity() {
+            return self.count_drop(port, DropReason::TcpTableFull);
+        }
+        let mtu = self.ports[usize::from(port.0)].config.mtu;
+        let (_, ts_off) = self.tcp.isn(now, local, remote);
+        let iss = Seq(seg.ack_number.unwrap_or(0)) - 1;
+        let cfg = &self.config.tcp;
+        let mut tcb = Tcb::from_cookie(
+            cfg,
+            local,
+            remote,
+            iss,
+            ts_off,
+            mss_for(mtu, local.ip()),
+            peer_mss,
+            seg,
+            lh,
+        );
+        let out = tcb.input(now, cfg, seg, &mut self.tcp.shared);
+        let Ok(h) = self.tcp.sockets.insert(Socket::Conn(tcb)) else {
+            return self.count_drop(port, DropReason::TcpTableFull);
+        };
+        let h = TcpHandle(h);
+        self.tcp.conns.insert((local, remote), h);
+        if let Some(l) = self.tcp.listener_mut(lh) {
+            l.accept.push_back(h);
+        }
+        self.ports[usize::from(port.0)].counters.delivered += 1;
+        if let Some(r) = out.drop {
+            self.count_drop(port, r);
+        }
+        self.tcp_after(now, h, TcpState::Established);
     }
 
     /// After input, a timer or a call: queue moves on establishment, removal when

@@ -153,6 +153,9 @@ pub struct TcpConfig {
     pub keepalive_probes: u8,
     /// Challenge ACKs sent per second, all connections together (RFC 5961 §7).
     pub challenge_ack_limit: u32,
+    /// Answer SYNs to a listener whose half-open queue is full with SYN cookies
+    /// (RFC 4987 §3.6) instead of evicting the oldest half-open connection.
+    pub syn_cookies: bool,
 }
 
 impl Default for TcpConfig {
@@ -177,6 +180,7 @@ impl Default for TcpConfig {
             keepalive_interval: Duration::from_secs(75),
             keepalive_probes: 9,
             challenge_ack_limit: 1000,
+            syn_cookies: true,
         }
     }
 }

@@ -259,6 +259,44 @@ impl Tcb {
         t
     }
 
+    /// A connection whose SYN-ACK was a SYN cookie (RFC 4987 §3.6), from the ACK that
+    /// returned it: ESTABLISHED at once, with the MSS the cookie kept and no other
+    /// option (the cookie has no room for them).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_cookie(
+        cfg: &TcpConfig,
+        local: SocketAddr,
+        remote: SocketAddr,
+        iss: Seq,
+        ts_offset: u32,
+        mtu_mss: u16,
+        peer_mss: u16,
+        ack: &TcpRepr<'_>,
+        listener: TcpHandle,
+    ) -> Tcb {
+        let mut t = Tcb::new(cfg, local, remote, iss, ts_offset, mtu_mss);
+        t.state = TcpState::Established;
+        t.listener = Some(listener);
+        t.rcv_shift = 0;
+        t.irs = Seq(ack.seq_number) - 1;
+        t.rcv_nxt = Seq(ack.seq_number);
+        t.rcv_adv = t.rcv_nxt + cfg.rx_buffer.min(65535) as u32;
+        t.last_ack_sent = t.rcv_nxt;
+        t.snd_una = iss + 1;
+        t.snd_nxt = iss + 1;
+        t.snd_max = iss + 1;
+        t.recover = iss + 1;
+        t.smss = peer_mss.min(mtu_mss).max(64);
+        t.snd_wnd = u32::from(ack.window_len);
+        t.max_snd_wnd = t.snd_wnd;
+        t.snd_wl1 = Seq(ack.seq_number);
+        t.snd_wl2 = iss + 1;
+        t.cc.set_mss(u32::from(t.smss));
+        t.tx = RingBuffer::new(cfg.tx_buffer);
+        t.rx = RingBuffer::new(cfg.rx_buffer);
+        t
+    }
+
     /// Takes the options of the peer's SYN (RFC 9293 §3.7.1, RFC 7323 §2.2, §3.2,
     /// RFC 2018 §2): each is on only when both sides offer it.
     fn negotiate(&mut self, cfg: &TcpConfig, syn: &TcpRepr<'_>) {
