@@ -10,8 +10,9 @@
 //! with a reset (RFC 9293 §3.10.7.1). Initial sequence numbers follow RFC 6528 and
 //! ephemeral ports RFC 6056 algorithm 3, both from a SipHash key drawn from the seed.
 
+use core::cmp::Reverse;
 use core::net::{IpAddr, SocketAddr};
-use std::collections::VecDeque;
+use std::collections::{BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -46,6 +47,11 @@ pub(super) struct TcpSockets {
     /// The latest time the stack was given, for calls that take none (`tcp_recv`).
     now: Instant,
     due: Vec<TcpHandle>,
+    /// Deadlines by slot index, earliest first. Lazy: an entry may be stale (the
+    /// deadline moved later, or the slot was reused); it is checked when it comes due.
+    /// A connection adds one only when its earliest deadline moves earlier than the one
+    /// it has queued, so entries stay about one per connection.
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
 }
 
 impl TcpSockets {
@@ -60,6 +66,7 @@ impl TcpSockets {
             shared: Shared::default(),
             now: Instant::ZERO,
             due: Vec::with_capacity(n),
+            timers: BinaryHeap::with_capacity(2 * n),
         }
     }
 
@@ -472,8 +479,29 @@ impl Stack {
         }
     }
 
-    /// Sends what the connection has to send.
+    /// Puts the connection's earliest deadline in the timer heap if it is earlier than
+    /// the one it has there.
+    fn tcp_schedule(&mut self, h: TcpHandle) {
+        let Some(t) = self.tcp.conn_mut(h) else {
+            return;
+        };
+        let Some(at) = t.poll_at() else {
+            return;
+        };
+        if t.scheduled.is_some_and(|s| s <= at) {
+            return;
+        }
+        t.scheduled = Some(at);
+        self.tcp.timers.push(Reverse((at, h.0.index())));
+    }
+
+    /// Sends what the connection has to send, then schedules its timers.
     fn tcp_flush(&mut self, now: Instant, h: TcpHandle) {
+        self.tcp_flush_segments(now, h);
+        self.tcp_schedule(h);
+    }
+
+    fn tcp_flush_segments(&mut self, now: Instant, h: TcpHandle) {
         let ttl = self.config.default_ttl;
         loop {
             let Some(Socket::Conn(tcb)) = self.tcp.sockets.get_mut(h.0) else {
@@ -513,28 +541,24 @@ impl Stack {
         };
     }
 
-    /// When a TCP timer is next due.
+    /// When a TCP timer is next due (possibly early: a stale heap entry).
     pub(super) fn tcp_poll_at(&self) -> Option<Instant> {
-        self.tcp
-            .sockets
-            .iter()
-            .filter_map(|(_, s)| match s {
-                Socket::Conn(t) => t.poll_at(),
-                Socket::Listen(_) => None,
-            })
-            .min()
+        self.tcp.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Runs the TCP timers due at `now`.
+    /// Runs the TCP timers due at `now`: the heap entries that came due, each checked
+    /// against its connection's real deadlines.
     pub(super) fn tcp_poll(&mut self, now: Instant) {
         self.tcp.now = now;
         let mut due = core::mem::take(&mut self.tcp.due);
         due.clear();
-        for (h, s) in self.tcp.sockets.iter() {
-            if let Socket::Conn(t) = s {
-                if t.poll_at().is_some_and(|at| at <= now) {
-                    due.push(TcpHandle(h));
-                }
+        while let Some(&Reverse((at, index))) = self.tcp.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.tcp.timers.pop();
+            if let Some(h) = self.tcp.sockets.handle_at(index) {
+                due.push(TcpHandle(h));
             }
         }
         for &h in &due {
@@ -542,9 +566,14 @@ impl Stack {
             let Some(tcb) = self.tcp.conn_mut(h) else {
                 continue;
             };
-            let before = tcb.state;
-            tcb.on_timer(now, cfg);
-            self.tcp_after(now, h, before);
+            tcb.scheduled = None;
+            if tcb.poll_at().is_some_and(|at| at <= now) {
+                let before = tcb.state;
+                tcb.on_timer(now, cfg);
+                self.tcp_after(now, h, before);
+            } else {
+                self.tcp_schedule(h);
+            }
         }
         self.tcp.due = due;
     }

@@ -112,6 +112,8 @@ pub struct Tcb {
     pub(crate) remote: SocketAddr,
     /// The listener that spawned it, until accepted.
     pub(crate) listener: Option<TcpHandle>,
+    /// The earliest deadline this connection has in the stack's timer heap.
+    pub(crate) scheduled: Option<Instant>,
     error: Option<TcpError>,
     flags: u16,
     // Send sequence space.
@@ -178,6 +180,7 @@ impl Tcb {
             local,
             remote,
             listener: None,
+            scheduled: None,
             error: None,
             flags: if cfg.nodelay { NODELAY } else { 0 },
             iss,
