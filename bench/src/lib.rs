@@ -3,3 +3,4 @@ pub mod drivers;
 pub mod forward;
 pub mod lpm;
 pub mod tables;
+pub mod tcp;

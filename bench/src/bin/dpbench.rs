@@ -31,6 +31,8 @@ enum Cmd {
     /// Driver receive and transmit rates on a veth pair (needs root), beside kernel-only
     /// references.
     Drivers(bench::drivers::DriversArgs),
+    /// Bulk TCP between two stacks in one process (in-memory frames, one core).
+    Tcp(bench::tcp::TcpArgs),
 }
 
 /// Options of `dpbench fastpath`.
@@ -116,6 +118,10 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Cmd::Tcp(a) => bench::tcp::run(&a).unwrap_or_else(|e| {
+            eprintln!("tcp benchmark failed: {e}");
+            std::process::exit(1);
+        }),
     };
     println!("{}", Value::Object(summary));
 }

@@ -66,6 +66,15 @@ fn errno_of(e: SocketError) -> i32 {
         SocketError::Send(SendError::TooBig) => libc::EMSGSIZE,
         SocketError::Send(SendError::NoSourceAddress) => libc::EADDRNOTAVAIL,
         SocketError::Send(SendError::BadDestination) => libc::EINVAL,
+        SocketError::TableFull => libc::ENFILE,
+        SocketError::WouldBlock => libc::EAGAIN,
+        SocketError::InvalidState(_) => libc::ENOTCONN,
+        SocketError::Connection(e) => match e {
+            stack::tcp::TcpError::Reset => libc::ECONNRESET,
+            stack::tcp::TcpError::Refused => libc::ECONNREFUSED,
+            stack::tcp::TcpError::TimedOut => libc::ETIMEDOUT,
+            stack::tcp::TcpError::Aborted => libc::ECONNABORTED,
+        },
     }
 }
 
