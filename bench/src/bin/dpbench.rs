@@ -6,6 +6,9 @@
 //!
 //! `dpbench drivers` measures each driver's receive and transmit rate on a veth pair in
 //! namespaces it makes and removes (`bench::drivers`), beside kernel-only references.
+//!
+//! `dpbench router` measures `dataplane run` against Linux forwarding and an XDP-native
+//! reference on one veth topology (`bench::router`).
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
@@ -31,6 +34,10 @@ enum Cmd {
     /// Driver receive and transmit rates on a veth pair (needs root), beside kernel-only
     /// references.
     Drivers(bench::drivers::DriversArgs),
+    /// Our router (`dataplane run`, AF_XDP) beside Linux forwarding and an XDP-native
+    /// reference on one veth topology (needs root): maximum rates, sizes, latency at
+    /// fixed loads, route table sizes, worker scaling.
+    Router(bench::router::RouterArgs),
 }
 
 /// Options of `dpbench fastpath`.
@@ -113,6 +120,13 @@ fn main() {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("drivers benchmark failed: {e}");
+                std::process::exit(1);
+            }
+        },
+        Cmd::Router(a) => match bench::router::run(&a) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("router benchmark failed: {e}");
                 std::process::exit(1);
             }
         },
