@@ -260,6 +260,33 @@ impl CoreTimes {
     }
 }
 
+/// User + system time (clock ticks) from the text of `/proc/PID/task/TID/stat` (fields
+/// 14 and 15; the command name in parentheses may hold spaces).
+pub fn thread_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The CPU share (percent of one core) of each thread between two samples of
+/// per-thread ticks taken `ticks` clock ticks apart, largest first, those of at least 1 %.
+pub fn thread_shares(before: &[(u32, u64)], after: &[(u32, u64)], ticks: f64) -> Vec<f64> {
+    if ticks <= 0.0 {
+        return Vec::new();
+    }
+    let mut v: Vec<f64> = after
+        .iter()
+        .map(|(tid, t)| {
+            let t0 = before.iter().find(|(b, _)| b == tid).map_or(0, |(_, v)| *v);
+            (t.saturating_sub(t0) as f64 * 100.0 / ticks).round()
+        })
+        .filter(|&p| p >= 1.0)
+        .collect();
+    v.sort_by(|a, b| b.total_cmp(a));
+    v
+}
+
 /// `YYYYMMDDTHHMMSSZ` for `secs` seconds after the Unix epoch (UTC).
 pub fn utc_stamp(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
@@ -396,5 +423,19 @@ mod tests {
         };
         assert_eq!(a.shares(&later), Some([50.0, 20.0, 30.0, 0.0, 0.0]));
         assert_eq!(a.shares(&a), None);
+    }
+    #[test]
+    fn thread_ticks_and_shares() {
+        let stat = "4242 (dp worker) R 1 2 3 4 5 6 7 8 9 10 300 25 0 0 20 0 1 0";
+        assert_eq!(thread_ticks(stat), Some(325));
+        assert_eq!(thread_ticks("garbage"), None);
+        let before = [(1, 0), (2, 100), (3, 5)];
+        let after = [(1, 500), (2, 120), (3, 400), (4, 260)];
+        // 500 ticks apart: 1 (500), 3 (395), the new 4 (260) and 2 (20).
+        assert_eq!(
+            thread_shares(&before, &after, 500.0),
+            vec![100.0, 79.0, 52.0, 4.0]
+        );
+        assert!(thread_shares(&before, &after, 0.0).is_empty());
     }
 }

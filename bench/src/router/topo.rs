@@ -294,7 +294,7 @@ impl<'t> Running<'t> {
             .map_err(|e| format!("starting {}: {e}", setup.dataplane_bin.display()))?;
         self.child = Some(child);
         // Ready once both ports carry its XDP program (plus a moment for the sockets).
-        let deadline = Instant::now() + Duration::from_secs(20 + u64::from(setup.routes / 10_000));
+        let deadline = Instant::now() + Duration::from_secs(20 + u64::from(setup.routes / 200));
         loop {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
@@ -321,6 +321,26 @@ impl<'t> Running<'t> {
         }
         std::thread::sleep(Duration::from_millis(300));
         Ok(())
+    }
+
+    /// CPU time (user + system, clock ticks) of each thread of the dataplane process,
+    /// by thread id; empty for the other subjects.
+    pub fn thread_times(&self) -> Vec<(u32, u64)> {
+        let Some(c) = &self.child else {
+            return Vec::new();
+        };
+        let dir = format!("/proc/{}/task", c.id());
+        let Ok(tasks) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        tasks
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let tid: u32 = t.file_name().to_str()?.parse().ok()?;
+                let text = std::fs::read_to_string(t.path().join("stat")).ok()?;
+                Some((tid, super::stats::thread_ticks(&text)?))
+            })
+            .collect()
     }
 
     /// Stops the subject; for the dataplane, returns its final report (stdout).
