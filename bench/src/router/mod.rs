@@ -82,6 +82,11 @@ pub struct RouterArgs {
     /// Every scenario: sweep, latency at 10,50,90 %, routes 1,1000,100000, scaling.
     #[arg(long)]
     pub all: bool,
+    /// Run the dataplane under SCHED_FIFO priority 1 (`chrt -f 1`): on a machine shared
+    /// with other work, a normal-priority polling worker is time-sliced with it, while
+    /// Linux's forwarding (softirq) and the XDP reference are not.
+    #[arg(long)]
+    pub realtime: bool,
     /// The `dataplane` binary (default: beside dpbench, i.e. target/release/dataplane).
     #[arg(long)]
     pub dataplane: Option<PathBuf>,
@@ -103,6 +108,7 @@ struct Plan {
     /// Route table sizes not measured, with the reason.
     routes_skipped: Vec<(String, String)>,
     scaling: Option<Vec<usize>>,
+    realtime: bool,
 }
 
 fn parse_cores(option: &str, text: &str, ncores: usize) -> Result<Vec<usize>, String> {
@@ -240,6 +246,7 @@ fn plan(a: &RouterArgs, ncores: usize) -> Result<Plan, String> {
         routes,
         routes_skipped,
         scaling,
+        realtime: a.realtime,
     })
 }
 
@@ -385,6 +392,7 @@ impl Bench<'_> {
             dataplane_bin: &self.bin,
             cores,
             routes,
+            realtime: plan.realtime,
         };
         let running = Running::start(topo, bpf, subject, &setup)?;
         let (ndst, dst_base, dst_step) = traffic.dsts.unwrap_or((0, 0, 0));
@@ -1010,6 +1018,10 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
     }
 
     out.insert("generator".into(), json!("xdp-live-frames"));
+    out.insert(
+        "dataplane_sched".into(),
+        json!(if plan.realtime { "fifo-1" } else { "other" }),
+    );
     // Other work on the machine skews every figure: the load average says how much.
     out.insert(
         "loadavg_before_after".into(),

@@ -225,6 +225,9 @@ pub struct SubjectSetup<'a> {
     pub cores: &'a [usize],
     /// Extra routes for the dataplane.
     pub routes: u32,
+    /// Run the dataplane under SCHED_FIFO priority 1 (`chrt -f 1`), so that other
+    /// processes on a shared machine do not time-slice its polling worker.
+    pub realtime: bool,
 }
 
 fn cpu_mask(cores: &[usize]) -> String {
@@ -284,6 +287,11 @@ impl<'t> Running<'t> {
         };
         let child = Command::new("ip")
             .args(["netns", "exec", &topo.rtr.name])
+            .args(if setup.realtime {
+                &["chrt", "-f", "1"][..]
+            } else {
+                &[][..]
+            })
             .arg(setup.dataplane_bin)
             .args(["run", "--config"])
             .arg(&conf)
