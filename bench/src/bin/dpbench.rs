@@ -8,7 +8,8 @@
 //! namespaces it makes and removes (`bench::drivers`), beside kernel-only references.
 //!
 //! `dpbench router` measures `dataplane run` against Linux forwarding and an XDP-native
-//! reference on one veth topology (`bench::router`).
+//! reference on one veth topology (`bench::router`); `dpbench report` writes the newest
+//! result's tables into README.md.
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
@@ -38,6 +39,9 @@ enum Cmd {
     /// reference on one veth topology (needs root): maximum rates, sizes, latency at
     /// fixed loads, route table sizes, worker scaling.
     Router(bench::router::RouterArgs),
+    /// Rewrite the router figures in README.md (between its dpbench markers) from the
+    /// newest bench/results/router-*.json.
+    Report,
 }
 
 /// Options of `dpbench fastpath`.
@@ -123,6 +127,19 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Cmd::Report => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            match bench::router::report::run(&root.join("../README.md"), &root.join("results")) {
+                Ok(f) => {
+                    println!("README.md: router figures from {}", f.display());
+                    return;
+                }
+                Err(e) => {
+                    eprintln!("report failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
         Cmd::Router(a) => match bench::router::run(&a) {
             Ok(m) => m,
             Err(e) => {

@@ -18,6 +18,7 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod report;
 pub mod stats;
 pub mod topo;
 
@@ -583,14 +584,6 @@ fn cpu_json(v: &[Sample], f: fn(&Sample) -> Option<[f64; 5]>) -> Value {
     json!({"user": med(0), "system": med(1), "irq": med(2), "idle": med(3), "steal": med(4)})
 }
 
-fn cpu_text(v: &Value) -> String {
-    ["user", "system", "irq", "idle"]
-        .iter()
-        .map(|k| v[k].as_f64().map_or("-".into(), |x| format!("{x:.0}")))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 fn fmt_opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
@@ -915,108 +908,6 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
     drop(b);
     drop(topo);
 
-    // Tables.
-    println!(
-        "\n### Maximum rate, {}-byte frames, median of {} runs (Mpps)\n",
-        plan.size, plan.runs
-    );
-    println!("| subject | Mpps | range | generator | vs linux | vs xdp_ref | subject core user/sys/irq/idle % | generator core user/sys/irq/idle % |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for s in &plan.subjects {
-        let n = s.name();
-        let m = get(*s);
-        let r = |o: Subject| m.zip(get(o)).and_then(|(a, b)| ratio(a, b));
-        println!(
-            "| {n} | {} | {} | {} | {} | {} | {} | {} |",
-            fmt_opt(m, 3),
-            out.get(&format!("{n}_mpps_range"))
-                .and_then(|v| v.as_array())
-                .map_or("-".into(), |a| format!("{}–{}", a[0], a[1])),
-            out.get(&format!("{n}_generator_mpps"))
-                .map_or("-".into(), |v| v.to_string()),
-            fmt_opt(r(Subject::Linux), 2),
-            fmt_opt(r(Subject::XdpRef), 2),
-            cpu_text(&out[&format!("{n}_subject_core_cpu_pct")]),
-            cpu_text(&out[&format!("{n}_gen_core_cpu_pct")]),
-        );
-    }
-    if !sweep_rows.is_empty() {
-        println!("\n### Size sweep, median Mpps (Gbit/s)\n");
-        println!(
-            "| size | {} |",
-            plan.subjects
-                .iter()
-                .map(|s| s.name())
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        println!("|---|{}", "---|".repeat(plan.subjects.len()));
-        for row in &sweep_rows {
-            let cells: Vec<String> = plan
-                .subjects
-                .iter()
-                .map(|s| {
-                    let m = row[format!("{}_mpps", s.name())]["median"].as_f64();
-                    let g = row[format!("{}_gbps", s.name())].as_f64();
-                    format!("{} ({})", fmt_opt(m, 3), fmt_opt(g, 2))
-                })
-                .collect();
-            println!("| {} | {} |", row["size"], cells.join(" | "));
-        }
-    }
-    if !lat_rows.is_empty() {
-        println!("\n### One-way latency at fixed loads (percent of Linux's maximum), medians over runs (µs)\n");
-        println!("| load | subject | offered Mpps (sent) | p50 | p90 | p99 | p99.9 | max | lost | reordered | duplicates |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|");
-        for row in &lat_rows {
-            for (s, _, _) in &lat_subj {
-                let j = &row[s.name()];
-                println!(
-                    "| {}% | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    row["load_pct"],
-                    s.name(),
-                    j["offered_mpps"],
-                    j["generator_mpps"]["median"],
-                    j["p50_us"],
-                    j["p90_us"],
-                    j["p99_us"],
-                    j["p999_us"],
-                    j["max_us"],
-                    j["lost"],
-                    j["reordered"],
-                    j["duplicates"]
-                );
-            }
-        }
-    }
-    if !route_rows.is_empty() {
-        println!("\n### Dataplane by route table size (Mpps)\n\n| routes | Mpps |\n|---|---|");
-        for r in &route_rows {
-            println!(
-                "| {} | {} |",
-                r["routes"],
-                r["dataplane_mpps"]["median"].as_f64().map_or_else(
-                    || r.get("error")
-                        .or(r.get("skipped"))
-                        .map_or("-".into(), |e| e.to_string()),
-                    |m| format!("{m:.3}")
-                )
-            );
-        }
-    }
-    if !scaling_rows.is_empty() {
-        println!("\n### Dataplane worker scaling (Mpps)\n\n| cores | Mpps |\n|---|---|");
-        for r in &scaling_rows {
-            println!(
-                "| {} | {} |",
-                r["cores"],
-                r["dataplane_mpps"]["median"]
-                    .as_f64()
-                    .map_or_else(|| r["error"].to_string(), |m| format!("{m:.3}"))
-            );
-        }
-    }
-
     out.insert("generator".into(), json!("xdp-live-frames"));
     out.insert(
         "dataplane_sched".into(),
@@ -1054,6 +945,18 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
     if !last_report.is_empty() {
         out.insert("dataplane_last_report".into(), json!(last_report));
     }
+    out.insert(
+        "subjects".into(),
+        json!(plan.subjects.iter().map(|s| s.name()).collect::<Vec<_>>()),
+    );
+    out.insert(
+        "command".into(),
+        json!(format!(
+            "dpbench {}",
+            std::env::args().skip(1).collect::<Vec<_>>().join(" ")
+        )),
+    );
+    print!("\n{}", report::markdown(&out));
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
