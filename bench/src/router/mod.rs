@@ -83,11 +83,14 @@ pub struct RouterArgs {
     /// Every scenario: sweep, latency at 10,50,90 %, routes 1,1000,100000, scaling.
     #[arg(long)]
     pub all: bool,
-    /// Run the dataplane under SCHED_FIFO priority 1 (`chrt -f 1`): on a machine shared
-    /// with other work, a normal-priority polling worker is time-sliced with it, while
-    /// Linux's forwarding (softirq) and the XDP reference are not.
+    /// Leave the dataplane, the generator and the record reader at normal priority.
+    /// By default they run at nice -20, their autogroups (sessions) too: on a machine
+    /// shared with other work, normal-priority threads are time-sliced with it (the
+    /// paced generator falls short, the polling worker waits for its core most of the
+    /// time), while Linux's forwarding (softirq) and the XDP reference are not.
+    /// (Not SCHED_FIFO: RT throttling would pause a polling thread 50 ms every second.)
     #[arg(long)]
-    pub realtime: bool,
+    pub no_boost: bool,
     /// The `dataplane` binary (default: beside dpbench, i.e. target/release/dataplane).
     #[arg(long)]
     pub dataplane: Option<PathBuf>,
@@ -109,7 +112,7 @@ struct Plan {
     /// Route table sizes not measured, with the reason.
     routes_skipped: Vec<(String, String)>,
     scaling: Option<Vec<usize>>,
-    realtime: bool,
+    boost: bool,
 }
 
 fn parse_cores(option: &str, text: &str, ncores: usize) -> Result<Vec<usize>, String> {
@@ -247,7 +250,7 @@ fn plan(a: &RouterArgs, ncores: usize) -> Result<Plan, String> {
         routes,
         routes_skipped,
         scaling,
-        realtime: a.realtime,
+        boost: !a.no_boost,
     })
 }
 
@@ -282,8 +285,26 @@ struct Sample {
     subject_cpu: Option<[f64; 5]>,
     /// The same for the generator's core.
     gen_cpu: Option<[f64; 5]>,
-    /// CPU shares of the dataplane's threads (percent of a core, largest first).
-    thread_cpu: Option<Vec<f64>>,
+    /// Shares of the dataplane's threads (percent of a core, largest first): on a CPU,
+    /// and runnable but waiting for one.
+    thread_cpu: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// Sets the calling thread's nice value to -20.
+fn boost_thread() -> Result<(), String> {
+    // SAFETY: gettid and setpriority have no memory preconditions; on Linux
+    // PRIO_PROCESS with a thread id sets that thread's nice value.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, -20)
+    };
+    if rc != 0 {
+        return Err(format!(
+            "raising priority (skip with --no-boost): setpriority(-20): {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
 }
 
 /// The 1-minute load average.
@@ -294,17 +315,6 @@ fn loadavg() -> Option<f64> {
         .next()?
         .parse()
         .ok()
-}
-
-/// Clock ticks per second of `/proc` times.
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
 }
 
 fn proc_stat() -> String {
@@ -393,7 +403,7 @@ impl Bench<'_> {
             dataplane_bin: &self.bin,
             cores,
             routes,
-            realtime: plan.realtime,
+            boost: plan.boost,
         };
         let running = Running::start(topo, bpf, subject, &setup)?;
         let (ndst, dst_base, dst_step) = traffic.dsts.unwrap_or((0, 0, 0));
@@ -418,6 +428,9 @@ impl Bench<'_> {
         let pb = &self.pb;
         let result = std::thread::scope(|s| -> Result<(Sample, u64, u64), String> {
             let gen = s.spawn(|| {
+                if plan.boost {
+                    boost_thread()?;
+                }
                 stopper.register();
                 topo.gen.enter()?;
                 pin(plan.gen_core);
@@ -426,6 +439,9 @@ impl Bench<'_> {
             let reader = traffic.record.then(|| {
                 let (records, stop_rec) = (&mut records, &stop_rec);
                 s.spawn(move || {
+                    if plan.boost {
+                        boost_thread()?;
+                    }
                     pin(plan.gen_core);
                     bpf.collect_records(records, stop_rec)
                 })
@@ -490,8 +506,18 @@ impl Bench<'_> {
                     gen_pps: (g1 - g0) as f64 / secs,
                     latency: None,
                     subject_cpu: cores.first().and_then(|&c| cpu(c)),
-                    thread_cpu: (subject == Subject::Dataplane)
-                        .then(|| stats::thread_shares(&th0, &th1, secs * clock_ticks())),
+                    thread_cpu: (subject == Subject::Dataplane).then(|| {
+                        let pick = |v: &[(u32, u64, u64)], wait: bool| {
+                            v.iter()
+                                .map(|&(t, r, w)| (t, if wait { w } else { r }))
+                                .collect::<Vec<_>>()
+                        };
+                        let ns = secs * 1e9;
+                        (
+                            stats::thread_shares(&pick(&th0, false), &pick(&th1, false), ns),
+                            stats::thread_shares(&pick(&th0, true), &pick(&th1, true), ns),
+                        )
+                    }),
                     gen_cpu: cpu(plan.gen_core),
                 },
                 m0,
@@ -577,6 +603,18 @@ fn spread_json(s: Option<Spread>) -> Value {
     }
 }
 
+/// Per run, the dataplane's busy threads: percent of a core on a CPU, and runnable but
+/// waiting for one (time taken by other work on a shared core).
+fn thread_json(v: &[Sample]) -> Value {
+    json!(v
+        .iter()
+        .map(|x| x
+            .thread_cpu
+            .as_ref()
+            .map(|(run, wait)| json!({"on_cpu": run, "runnable_waiting": wait})))
+        .collect::<Vec<_>>())
+}
+
 /// Medians over runs of a core's time shares.
 fn cpu_json(v: &[Sample], f: fn(&Sample) -> Option<[f64; 5]>) -> Value {
     let all: Vec<[f64; 5]> = v.iter().filter_map(f).collect();
@@ -654,6 +692,10 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
         PathBuf::new()
     };
     let load_before = loadavg();
+    if plan.boost {
+        // The generator and the record reader are threads of this process.
+        topo::boost_autogroup(std::process::id())?;
+    }
     let bpf = BenchBpf::load()?;
     let topo = Topology::new(&bpf)?;
     println!(
@@ -749,10 +791,7 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
             cpu_json(v, gen_cpu),
         );
         if *s == Subject::Dataplane {
-            out.insert(
-                "dataplane_thread_cpu_pct_per_run".into(),
-                json!(v.iter().map(|x| x.thread_cpu.clone()).collect::<Vec<_>>()),
-            );
+            out.insert("dataplane_thread_cpu_pct_per_run".into(), thread_json(v));
         }
         out.insert(
             format!("{}_loss_pct_at_max", s.name()),
@@ -897,7 +936,7 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
                     "workers": c.len(),
                     "dataplane_mpps": spread_json(mpps(v, |x| x.rx_pps)),
                     "shares_generator_core": c.contains(&plan.gen_core),
-                    "thread_cpu_pct_per_run": v.iter().map(|x| x.thread_cpu.clone()).collect::<Vec<_>>(),
+                    "thread_cpu_pct_per_run": thread_json(v),
                 }),
                 Err(e) => json!({"cores": c, "workers": c.len(), "error": e}),
             });
@@ -911,7 +950,11 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
     out.insert("generator".into(), json!("xdp-live-frames"));
     out.insert(
         "dataplane_sched".into(),
-        json!(if plan.realtime { "fifo-1" } else { "other" }),
+        json!(if plan.boost {
+            "nice -20 (own autogroup)"
+        } else {
+            "nice 0"
+        }),
     );
     // Other work on the machine skews every figure: the load average says how much.
     out.insert(
@@ -1001,6 +1044,8 @@ mod tests {
         assert_eq!((p.size, p.runs, p.gen_core), (64, 3, 0));
         assert_eq!(p.subject_cores, vec![1]);
         assert!(p.sizes.is_empty() && p.routes.is_empty() && p.scaling.is_none());
+        assert!(p.boost);
+        assert!(!plan(&args(&["--no-boost"]), 2).unwrap().boost);
         let all = plan(&args(&["--all", "--routes", "1,full"]), 2).unwrap();
         assert_eq!(all.sizes, vec![64, 128, 256, 512, 1024, 1500]);
         assert_eq!(all.latency, vec![10.0, 50.0, 90.0]);

@@ -185,7 +185,7 @@ pub fn latest(dir: &Path) -> Result<PathBuf, String> {
 /// The generated README section for one result file.
 pub fn section(out: &Map<String, Value>, file: &str) -> String {
     format!(
-        "Measured by `{}` ({file}, {} UTC, load average before/after {}; generator {}, dataplane scheduling {}):\n\n{}",
+        "Measured by `{}` ({file}, {} UTC, load average before/after {}; generator {}, dataplane and generator priority {}):\n\n{}",
         out.get("command").and_then(|v| v.as_str()).unwrap_or("dpbench router"),
         out.get("timestamp").and_then(|v| v.as_str()).unwrap_or("?"),
         out.get("loadavg_before_after").unwrap_or(&Value::Null),

@@ -260,17 +260,15 @@ impl CoreTimes {
     }
 }
 
-/// User + system time (clock ticks) from the text of `/proc/PID/task/TID/stat` (fields
-/// 14 and 15; the command name in parentheses may hold spaces).
-pub fn thread_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+/// Time on a CPU and time runnable but waiting for one, in nanoseconds, from the text
+/// of `/proc/PID/task/TID/schedstat` (`run wait timeslices`).
+pub fn schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut f = text.split_whitespace().map(|x| x.parse::<u64>().ok());
+    Some((f.next()??, f.next()??))
 }
 
-/// The CPU share (percent of one core) of each thread between two samples of
-/// per-thread ticks taken `ticks` clock ticks apart, largest first, those of at least 1 %.
+/// The share (percent of one core) of each thread between two samples of a per-thread
+/// time taken `ticks` units of the same time apart, largest first, those of at least 1 %.
 pub fn thread_shares(before: &[(u32, u64)], after: &[(u32, u64)], ticks: f64) -> Vec<f64> {
     if ticks <= 0.0 {
         return Vec::new();
@@ -426,9 +424,9 @@ mod tests {
     }
     #[test]
     fn thread_ticks_and_shares() {
-        let stat = "4242 (dp worker) R 1 2 3 4 5 6 7 8 9 10 300 25 0 0 20 0 1 0";
-        assert_eq!(thread_ticks(stat), Some(325));
-        assert_eq!(thread_ticks("garbage"), None);
+        assert_eq!(schedstat("173794 3261475 2\n"), Some((173794, 3261475)));
+        assert_eq!(schedstat("garbage"), None);
+        assert_eq!(schedstat("12"), None);
         let before = [(1, 0), (2, 100), (3, 5)];
         let after = [(1, 500), (2, 120), (3, 400), (4, 260)];
         // 500 ticks apart: 1 (500), 3 (395), the new 4 (260) and 2 (20).

@@ -186,6 +186,33 @@ pub fn dataplane_toml(s0_mac: [u8; 6], cores: &[usize], routes: u32) -> String {
     s
 }
 
+/// The autogroup line of a process (`/autogroup-N nice K`).
+fn autogroup(pid: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/autogroup")).unwrap_or_default()
+}
+
+/// Raises the scheduling weight of the autogroup (session) of `pid` to nice -20, once
+/// that process has its own session (`setsid`): with autogroups, CPU time is shared
+/// between sessions first, so a thread's own nice value counts only inside its session.
+pub fn boost_autogroup(pid: u32) -> Result<(), String> {
+    let me = autogroup("self");
+    let name = |s: &str| s.split_whitespace().next().unwrap_or("").to_string();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    if pid != std::process::id() {
+        while name(&autogroup(&pid.to_string())) == name(&me) {
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "raising priority (skip with --no-boost): process {pid} did not get a session of its own"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let path = format!("/proc/{pid}/autogroup");
+    std::fs::write(&path, "-20")
+        .map_err(|e| format!("raising priority (skip with --no-boost): writing {path}: {e}"))
+}
+
 /// Which router is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
@@ -225,9 +252,9 @@ pub struct SubjectSetup<'a> {
     pub cores: &'a [usize],
     /// Extra routes for the dataplane.
     pub routes: u32,
-    /// Run the dataplane under SCHED_FIFO priority 1 (`chrt -f 1`), so that other
-    /// processes on a shared machine do not time-slice its polling worker.
-    pub realtime: bool,
+    /// Run the dataplane at nice -20, so that other processes on a shared machine
+    /// time-slice its polling worker less.
+    pub boost: bool,
 }
 
 fn cpu_mask(cores: &[usize]) -> String {
@@ -287,8 +314,9 @@ impl<'t> Running<'t> {
         };
         let child = Command::new("ip")
             .args(["netns", "exec", &topo.rtr.name])
-            .args(if setup.realtime {
-                &["chrt", "-f", "1"][..]
+            .args(if setup.boost {
+                // Its own session, so its own autogroup, which boost_autogroup raises.
+                &["setsid", "nice", "-n", "-20"][..]
             } else {
                 &[][..]
             })
@@ -300,7 +328,11 @@ impl<'t> Running<'t> {
             .stderr(file(&errf)?)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", setup.dataplane_bin.display()))?;
+        let pid = child.id();
         self.child = Some(child);
+        if setup.boost {
+            boost_autogroup(pid)?;
+        }
         // Ready once both ports carry its XDP program (plus a moment for the sockets).
         let deadline = Instant::now() + Duration::from_secs(20 + u64::from(setup.routes / 200));
         loop {
@@ -331,9 +363,9 @@ impl<'t> Running<'t> {
         Ok(())
     }
 
-    /// CPU time (user + system, clock ticks) of each thread of the dataplane process,
-    /// by thread id; empty for the other subjects.
-    pub fn thread_times(&self) -> Vec<(u32, u64)> {
+    /// Time on a CPU and time runnable but waiting (ns) of each thread of the dataplane
+    /// process, by thread id; empty for the other subjects.
+    pub fn thread_times(&self) -> Vec<(u32, u64, u64)> {
         let Some(c) = &self.child else {
             return Vec::new();
         };
@@ -345,8 +377,9 @@ impl<'t> Running<'t> {
             .filter_map(|t| {
                 let t = t.ok()?;
                 let tid: u32 = t.file_name().to_str()?.parse().ok()?;
-                let text = std::fs::read_to_string(t.path().join("stat")).ok()?;
-                Some((tid, super::stats::thread_ticks(&text)?))
+                let text = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+                let (run, wait) = super::stats::schedstat(&text)?;
+                Some((tid, run, wait))
             })
             .collect()
     }
