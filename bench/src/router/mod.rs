@@ -18,6 +18,7 @@
 #![allow(unsafe_code)]
 
 pub mod bpf;
+pub mod plot;
 pub mod report;
 pub mod stats;
 pub mod topo;

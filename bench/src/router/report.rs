@@ -23,6 +23,29 @@ fn cpu_text(v: &Value) -> String {
         .join("/")
 }
 
+/// `99/1 98/2` per thread, runs separated by `; `, from
+/// `[{"on_cpu": [..], "runnable_waiting": [..]}, ..]`.
+fn threads_text(v: &Value) -> String {
+    let Some(runs) = v.as_array() else {
+        return "-".into();
+    };
+    runs.iter()
+        .map(|r| {
+            let on = r["on_cpu"].as_array().cloned().unwrap_or_default();
+            let wait = r["runnable_waiting"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            on.iter()
+                .zip(wait.iter().chain(std::iter::repeat(&Value::Null)))
+                .map(|(a, b)| format!("{}/{}", num(a, 0), num(b, 0)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn names(out: &Map<String, Value>) -> Vec<String> {
     out.get("subjects")
         .and_then(|v| v.as_array())
@@ -130,7 +153,7 @@ pub fn markdown(out: &Map<String, Value>) -> String {
         }
     }
     if let Some(rows) = out.get("scaling").and_then(|v| v.as_array()) {
-        s += "\n#### Dataplane worker scaling (Mpps)\n\n| cores | Mpps | busy threads' CPU % per run |\n|---|---|---|\n";
+        s += "\n#### Dataplane worker scaling (Mpps)\n\n| cores | Mpps | busiest threads per run, % of a core on CPU/waiting |\n|---|---|---|\n";
         for r in rows {
             s += &format!(
                 "| {} | {} | {} |\n",
@@ -138,11 +161,71 @@ pub fn markdown(out: &Map<String, Value>) -> String {
                 r["dataplane_mpps"]["median"]
                     .as_f64()
                     .map_or_else(|| format!("error: {}", r["error"]), |m| format!("{m:.3}")),
-                r.get("thread_cpu_pct_per_run").unwrap_or(&Value::Null)
+                threads_text(&r["thread_cpu_pct_per_run"])
             );
         }
     }
     s
+}
+
+/// SVG charts of one result: frame rate against size (with a sweep) and latency
+/// percentiles per subject and load (with latency runs), as (file name, SVG).
+pub fn charts(out: &Map<String, Value>) -> Vec<(&'static str, String)> {
+    let subjects = names(out);
+    let mut v = Vec::new();
+    if let Some(rows) = out.get("sweep").and_then(|v| v.as_array()) {
+        let x: Vec<String> = rows.iter().map(|r| r["size"].to_string()).collect();
+        let series: Vec<super::plot::Series> = subjects
+            .iter()
+            .map(|n| {
+                let pts = rows
+                    .iter()
+                    .map(|r| r[format!("{n}_mpps")]["median"].as_f64())
+                    .collect();
+                (n.clone(), pts)
+            })
+            .collect();
+        v.push((
+            "router-rate.svg",
+            super::plot::line_chart(
+                "Maximum forwarding rate on veth (median)",
+                "frame size (bytes on the wire)",
+                "Mpps",
+                &x,
+                &series,
+                false,
+            ),
+        ));
+    }
+    if let Some(rows) = out.get("latency").and_then(|v| v.as_array()) {
+        let keys = ["p50_us", "p90_us", "p99_us", "p999_us", "max_us"];
+        let x: Vec<String> = ["p50", "p90", "p99", "p99.9", "max"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut series = Vec::new();
+        for r in rows {
+            for n in subjects.iter().filter(|n| r.get(n.as_str()).is_some()) {
+                let j = &r[n.as_str()];
+                series.push((
+                    format!("{n} @ {}%", r["load_pct"]),
+                    keys.iter().map(|k| j[*k].as_f64()).collect(),
+                ));
+            }
+        }
+        v.push((
+            "router-latency.svg",
+            super::plot::line_chart(
+                "One-way latency at fixed loads (% of Linux's max)",
+                "percentile",
+                "microseconds (log)",
+                &x,
+                &series,
+                true,
+            ),
+        ));
+    }
+    v
 }
 
 /// `readme` with the text between [`BEGIN`] and [`END`] replaced by `section`.
@@ -209,7 +292,13 @@ pub fn run(readme: &Path, results: &Path) -> Result<PathBuf, String> {
         .to_string();
     let old = std::fs::read_to_string(readme)
         .map_err(|e| format!("reading {}: {e}", readme.display()))?;
-    let new = splice(&old, &section(&out, &format!("bench/results/{name}")))?;
+    let mut text = section(&out, &format!("bench/results/{name}"));
+    for (chart, svg) in charts(&out) {
+        let path = results.join(chart);
+        std::fs::write(&path, svg).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        text += &format!("\n![{chart}](bench/results/{chart})\n");
+    }
+    let new = splice(&old, &text)?;
     std::fs::write(readme, new).map_err(|e| format!("writing {}: {e}", readme.display()))?;
     Ok(file)
 }
@@ -251,6 +340,13 @@ mod tests {
         assert!(m.contains("| 1000 | 0.450 |"));
         assert!(m.contains("| \"full\" | skipped: \"too slow\" |"), "{m}");
         assert!(!m.contains("Size sweep"));
+        let t = json!([{"on_cpu": [99.0, 5.0], "runnable_waiting": [1.0]}, {"on_cpu": [50.0], "runnable_waiting": [50.0]}]);
+        assert_eq!(threads_text(&t), "99/1 5/-; 50/50");
+        assert_eq!(threads_text(&Value::Null), "-");
+        let c = charts(&sample());
+        assert_eq!(c.len(), 1, "latency only: no sweep");
+        assert_eq!(c[0].0, "router-latency.svg");
+        assert!(c[0].1.contains("dataplane @ 50.0%"));
     }
 
     #[test]

@@ -312,7 +312,18 @@ impl<'t> Running<'t> {
         let file = |p: &std::path::Path| {
             std::fs::File::create(p).map_err(|e| format!("creating {}: {e}", p.display()))
         };
-        let child = Command::new("ip")
+        let mut cmd = Command::new("ip");
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // prctl(2), which is async-signal-safe. It asks for SIGTERM when this thread
+        // (the main thread, which drops every Running) dies, so a killed dpbench does
+        // not leave a router running (Drop guards cover everything short of SIGKILL).
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd
             .args(["netns", "exec", &topo.rtr.name])
             .args(if setup.boost {
                 // Its own session, so its own autogroup, which boost_autogroup raises.
