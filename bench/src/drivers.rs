@@ -221,7 +221,7 @@ pub(crate) fn ifindex(name: &str) -> Result<u32, String> {
 
 /// An AF_PACKET raw socket bound to `name` (in the caller's namespace); `protocol` 0
 /// sends only, `ETH_P_ALL` also receives.
-fn packet_socket(name: &str, protocol: u16) -> Result<OwnedFd, String> {
+pub(crate) fn packet_socket(name: &str, protocol: u16) -> Result<OwnedFd, String> {
     let index = ifindex(name)?;
     let proto = protocol.to_be();
     // SAFETY: plain socket(2); the result is checked before use.

@@ -257,30 +257,49 @@ impl BenchBpf {
         Ok(s)
     }
 
-    /// Runs the generator in live-frames mode on the calling thread (which must be in
-    /// the generator's namespace, pinned to its core) until `stop`; returns the
-    /// `BPF_PROG_TEST_RUN` calls made.
-    pub fn run_gen(&self, frame: &[u8], stop: &AtomicBool) -> Result<u64, String> {
+    /// One `BPF_PROG_TEST_RUN` of the generator in live-frames mode, `repeat` runs;
+    /// the raw return code (negative errno).
+    fn test_run(&self, frame: &[u8], repeat: i32) -> Result<i32, String> {
         let p = self
             .obj
             .progs()
             .find(|p| p.name() == "xdp_gen")
             .ok_or_else(|| err("finding a program", "xdp_gen"))?;
         let fd = p.as_fd().as_raw_fd();
+        // SAFETY: an all-zero `bpf_test_run_opts` is its "no options" value (integers
+        // and null pointers).
+        let mut opts: libbpf_rs::libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_test_run_opts>() as _;
+        opts.data_in = frame.as_ptr().cast();
+        opts.data_size_in = frame.len() as u32;
+        opts.repeat = repeat;
+        opts.flags = libbpf_rs::libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES;
+        // SAFETY: `fd` is the loaded program's descriptor, owned by `self.obj` for the
+        // whole call; `opts` points at `frame`, which outlives the call and which the
+        // kernel only reads (it copies it into its own pages).
+        Ok(unsafe { libbpf_rs::libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) })
+    }
+
+    /// Whether live frames work here: one run of the generator (configured with
+    /// [`BenchBpf::set_gen`]; its frame goes wherever that says).
+    pub fn probe_live(&self, frame: &[u8]) -> Result<(), String> {
+        let rc = self.test_run(frame, 1)?;
+        if rc < 0 {
+            return Err(err(
+                "BPF_PROG_TEST_RUN in live-frames mode",
+                std::io::Error::from_raw_os_error(-rc),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs the generator in live-frames mode on the calling thread (which must be in
+    /// the generator's namespace, pinned to its core) until `stop`; returns the
+    /// `BPF_PROG_TEST_RUN` calls made.
+    pub fn run_gen(&self, frame: &[u8], stop: &AtomicBool) -> Result<u64, String> {
         let mut calls = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            // SAFETY: an all-zero `bpf_test_run_opts` is its "no options" value (integers
-            // and null pointers).
-            let mut opts: libbpf_rs::libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
-            opts.sz = std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_test_run_opts>() as _;
-            opts.data_in = frame.as_ptr().cast();
-            opts.data_size_in = frame.len() as u32;
-            opts.repeat = REPEAT;
-            opts.flags = libbpf_rs::libbpf_sys::BPF_F_TEST_XDP_LIVE_FRAMES;
-            // SAFETY: `fd` is the loaded program's descriptor, owned by `self.obj` for the
-            // whole call; `opts` points at `frame`, which outlives the call and which the
-            // kernel only reads (it copies it into its own pages).
-            let rc = unsafe { libbpf_rs::libbpf_sys::bpf_prog_test_run_opts(fd, &mut opts) };
+            let rc = self.test_run(frame, REPEAT)?;
             if rc < 0 && rc != -libc::EINTR {
                 return Err(err(
                     "BPF_PROG_TEST_RUN in live-frames mode",
