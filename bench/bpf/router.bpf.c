@@ -2,7 +2,8 @@
 // XDP programs of `dpbench router` (bench/src/router/): the traffic generator, the
 // XDP-native reference forwarder, a pass-through for kernel forwarding, and the sink.
 //
-// gen:  run with BPF_PROG_TEST_RUN in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES). Each
+// gen:  run with BPF_PROG_TEST_RUN in live-frames mode (BPF_F_TEST_XDP_LIVE_FRAMES), IPv4
+//       or IPv6 after the header length in its configuration. Each
 //       run rewrites the frame from a header template (pages are recycled with whatever
 //       the receivers wrote into them), varies the UDP ports per frame (no GRO merging),
 //       optionally varies the destination over routes and then recomputes the IPv4
@@ -12,9 +13,9 @@
 //       (recycled at once), so the rate is held in the kernel without a system call per
 //       frame.
 // fwd:  the XDP-native reference router: IPv4 TTL decrement with the RFC 1624 checksum
-//       update, MAC rewrite to a static next hop, bpf_redirect to the egress interface.
+//       update (IPv6: hop limit), MAC rewrite to a static next hop, bpf_redirect to the egress interface.
 // pass: XDP_PASS (a veth peer needs an XDP program for redirected frames to arrive).
-// sink: counts IPv4/UDP frames and bytes per CPU; when recording, pushes (seq, sent ns,
+// sink: counts IPv4/UDP and IPv6/UDP frames and bytes per CPU; when recording, pushes (seq, sent ns,
 //       received ns) of each frame to a ring buffer for the latency and loss accounting;
 //       drops every frame.
 
@@ -22,12 +23,14 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#define HDR_LEN 42 // Ethernet + IPv4 (no options) + UDP
-#define PAYLOAD 16 // sequence number + send time
+#define HDR_LEN 42  // Ethernet + IPv4 (no options) + UDP
+#define HDR6_LEN 62 // Ethernet + IPv6 (no extension headers) + UDP
+#define PAYLOAD 16  // sequence number + send time
 
 struct gen_cfg {
 	__u64 interval_ns; // 0: as fast as possible
@@ -35,7 +38,9 @@ struct gen_cfg {
 	__u32 ndst;	   // destinations to cycle through (0 or 1: the template's)
 	__u32 dst_base;	   // first destination (host order)
 	__u32 dst_step;	   // step between destinations
-	__u8 hdr[48];	   // the first HDR_LEN bytes of every frame
+	__u32 hdr_len;	   // HDR_LEN (IPv4) or HDR6_LEN (IPv6)
+	__u32 pad;
+	__u8 hdr[64];	   // the first hdr_len bytes of every frame
 };
 
 struct gen_state {
@@ -116,6 +121,43 @@ static __always_inline __u16 ipv4_csum(const __u16 *w)
 	return ~s;
 }
 
+// Rewrites an IPv4 frame from the template: ports, destination, checksum, payload.
+static __always_inline int gen_v4(void *data, void *end, struct gen_cfg *cfg, __u64 seq)
+{
+	if (data + HDR_LEN + PAYLOAD > end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, cfg->hdr, HDR_LEN);
+	struct iphdr *ip = data + ETH_HLEN;
+	struct udphdr *udp = (void *)ip + sizeof(*ip);
+	udp->source = bpf_htons(4000 + ((seq >> 8) & 0xff));
+	udp->dest = bpf_htons(9000 + (seq & 0xff));
+	if (cfg->ndst > 1) {
+		__u32 k = (__u32)(seq % cfg->ndst);
+		ip->daddr = bpf_htonl(cfg->dst_base + k * cfg->dst_step);
+		ip->check = 0;
+		ip->check = ipv4_csum((const __u16 *)ip);
+	}
+	__u64 now = bpf_ktime_get_ns();
+	__builtin_memcpy(data + HDR_LEN, &seq, 8);
+	__builtin_memcpy(data + HDR_LEN + 8, &now, 8);
+	return XDP_REDIRECT;
+}
+
+// The same for IPv6 (UDP checksum left 0: routers do not check it when forwarding).
+static __always_inline int gen_v6(void *data, void *end, struct gen_cfg *cfg, __u64 seq)
+{
+	if (data + HDR6_LEN + PAYLOAD > end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, cfg->hdr, HDR6_LEN);
+	struct udphdr *udp = data + ETH_HLEN + sizeof(struct ipv6hdr);
+	udp->source = bpf_htons(4000 + ((seq >> 8) & 0xff));
+	udp->dest = bpf_htons(9000 + (seq & 0xff));
+	__u64 now = bpf_ktime_get_ns();
+	__builtin_memcpy(data + HDR6_LEN, &seq, 8);
+	__builtin_memcpy(data + HDR6_LEN + 8, &now, 8);
+	return XDP_REDIRECT;
+}
+
 SEC("xdp")
 int xdp_gen(struct xdp_md *ctx)
 {
@@ -125,7 +167,7 @@ int xdp_gen(struct xdp_md *ctx)
 	struct gen_cfg *cfg = bpf_map_lookup_elem(&gen_cfg, &zero);
 	struct gen_state *st = bpf_map_lookup_elem(&gen_state, &zero);
 
-	if (!cfg || !st || data + HDR_LEN + PAYLOAD > end)
+	if (!cfg || !st)
 		return XDP_ABORTED;
 	if (cfg->interval_ns) {
 		__u64 now = bpf_ktime_get_ns();
@@ -138,22 +180,11 @@ int xdp_gen(struct xdp_md *ctx)
 			st->next_ns = now;
 		st->next_ns += cfg->interval_ns;
 	}
-	__u64 seq = st->seq++;
-	__builtin_memcpy(data, cfg->hdr, HDR_LEN);
-	struct iphdr *ip = data + ETH_HLEN;
-	struct udphdr *udp = (void *)ip + sizeof(*ip);
-	udp->source = bpf_htons(4000 + ((seq >> 8) & 0xff));
-	udp->dest = bpf_htons(9000 + (seq & 0xff));
-	if (cfg->ndst > 1) {
-		__u32 k = (__u32)(seq % cfg->ndst);
-		ip->daddr = bpf_htonl(cfg->dst_base + k * cfg->dst_step);
-		ip->check = 0;
-		ip->check = ipv4_csum((const __u16 *)ip);
-	}
-	__u64 *payload = (void *)(udp + 1);
-	__u64 now = bpf_ktime_get_ns();
-	__builtin_memcpy(&payload[0], &seq, 8);
-	__builtin_memcpy(&payload[1], &now, 8);
+	__u64 seq = st->seq;
+	int r = cfg->hdr_len == HDR6_LEN ? gen_v6(data, end, cfg, seq) : gen_v4(data, end, cfg, seq);
+	if (r != XDP_REDIRECT)
+		return r;
+	st->seq = seq + 1;
 	return bpf_redirect(cfg->ifindex, 0);
 }
 
@@ -167,7 +198,18 @@ int xdp_fwd(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct iphdr *ip = data + ETH_HLEN;
 
-	if (!cfg || (void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if (!cfg || (void *)(eth + 1) > end)
+		return XDP_PASS;
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+		if ((void *)(ip6 + 1) > end || ip6->hop_limit <= 1)
+			return XDP_PASS;
+		ip6->hop_limit--;
+		__builtin_memcpy(eth->h_dest, cfg->dst, 6);
+		__builtin_memcpy(eth->h_source, cfg->src, 6);
+		return bpf_redirect(cfg->ifindex, 0);
+	}
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return XDP_PASS;
 	if (ip->ttl <= 1)
 		return XDP_PASS;
@@ -199,8 +241,12 @@ int xdp_sink(struct xdp_md *ctx)
 
 	if (!c)
 		return XDP_DROP;
-	if (data + HDR_LEN + PAYLOAD > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
-	    ip->protocol != IPPROTO_UDP) {
+	__u32 off = HDR_LEN;
+	if (data + HDR6_LEN + PAYLOAD <= end && eth->h_proto == bpf_htons(ETH_P_IPV6) &&
+	    ((struct ipv6hdr *)(data + ETH_HLEN))->nexthdr == IPPROTO_UDP) {
+		off = HDR6_LEN;
+	} else if (data + HDR_LEN + PAYLOAD > end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+		   ip->protocol != IPPROTO_UDP) {
 		c->other++;
 		return XDP_DROP;
 	}
@@ -209,8 +255,13 @@ int xdp_sink(struct xdp_md *ctx)
 	__u32 *rec = bpf_map_lookup_elem(&sink_record, &zero);
 	if (rec && *rec) {
 		struct record r;
-		__builtin_memcpy(&r.seq, data + HDR_LEN, 8);
-		__builtin_memcpy(&r.sent_ns, data + HDR_LEN + 8, 8);
+		if (off == HDR6_LEN) {
+			__builtin_memcpy(&r.seq, data + HDR6_LEN, 8);
+			__builtin_memcpy(&r.sent_ns, data + HDR6_LEN + 8, 8);
+		} else {
+			__builtin_memcpy(&r.seq, data + HDR_LEN, 8);
+			__builtin_memcpy(&r.sent_ns, data + HDR_LEN + 8, 8);
+		}
 		r.recv_ns = bpf_ktime_get_ns();
 		if (bpf_ringbuf_output(&records, &r, sizeof(r), BPF_RB_NO_WAKEUP))
 			c->lost_recs++;

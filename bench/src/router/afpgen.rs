@@ -13,20 +13,23 @@
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::stats::HDR_LEN;
+use super::stats::header_len;
 
 /// Frames per `sendmmsg`.
 const BATCH: usize = 64;
 
-/// Writes ports, sequence number and send time into `frame` (an IPv4/UDP frame of
-/// [`super::stats::udp_frame`]), as the XDP generator does.
+/// Writes ports, sequence number and send time into `frame` (an IPv4 or IPv6 UDP frame
+/// of [`super::stats::udp_frame`] or [`super::stats::udp6_frame`]), as the XDP
+/// generator does.
 pub fn stamp(frame: &mut [u8], seq: u64, now_ns: u64) {
+    let hdr = header_len(frame);
+    let udp = hdr - 8;
     let sport = 4000 + ((seq >> 8) & 0xff) as u16;
     let dport = 9000 + (seq & 0xff) as u16;
-    frame[34..36].copy_from_slice(&sport.to_be_bytes());
-    frame[36..38].copy_from_slice(&dport.to_be_bytes());
-    frame[HDR_LEN..HDR_LEN + 8].copy_from_slice(&seq.to_ne_bytes());
-    frame[HDR_LEN + 8..HDR_LEN + 16].copy_from_slice(&now_ns.to_ne_bytes());
+    frame[udp..udp + 2].copy_from_slice(&sport.to_be_bytes());
+    frame[udp + 2..udp + 4].copy_from_slice(&dport.to_be_bytes());
+    frame[hdr..hdr + 8].copy_from_slice(&seq.to_ne_bytes());
+    frame[hdr + 8..hdr + 16].copy_from_slice(&now_ns.to_ne_bytes());
 }
 
 /// How many frames are due at `elapsed_ns` at one per `interval_ns`, beyond `sent`,
@@ -127,6 +130,12 @@ mod tests {
         assert_eq!(u64::from_ne_bytes(f[42..50].try_into().unwrap()), 0x102);
         assert_eq!(u64::from_ne_bytes(f[50..58].try_into().unwrap()), 77);
         assert_eq!(f[14..34], ip_before[..], "the IPv4 header is untouched");
+        let mut six =
+            super::super::stats::udp6_frame(128, [2; 6], [4; 6], [1; 16], [2; 16]).unwrap();
+        stamp(&mut six, 3, 9);
+        assert_eq!(u16::from_be_bytes([six[56], six[57]]), 9003);
+        assert_eq!(u64::from_ne_bytes(six[62..70].try_into().unwrap()), 3);
+        assert_eq!(u64::from_ne_bytes(six[70..78].try_into().unwrap()), 9);
     }
 
     #[test]

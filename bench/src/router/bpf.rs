@@ -86,20 +86,24 @@ pub struct GenConfig {
     pub dst_base: u32,
     /// The step between destinations.
     pub dst_step: u32,
-    /// The frame itself; its first 42 bytes are the header template.
+    /// The frame itself; its first 42 (IPv4) or 62 (IPv6) bytes are the header
+    /// template.
     pub frame: Vec<u8>,
 }
 
 impl GenConfig {
     fn bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(72);
+        let mut v = Vec::with_capacity(96);
+        let hdr_len = super::stats::header_len(&self.frame);
         v.extend_from_slice(&self.interval_ns.to_ne_bytes());
         v.extend_from_slice(&self.ifindex.to_ne_bytes());
         v.extend_from_slice(&self.ndst.to_ne_bytes());
         v.extend_from_slice(&self.dst_base.to_ne_bytes());
         v.extend_from_slice(&self.dst_step.to_ne_bytes());
-        let mut hdr = [0u8; 48];
-        let n = super::stats::HDR_LEN.min(self.frame.len());
+        v.extend_from_slice(&(hdr_len as u32).to_ne_bytes());
+        v.extend_from_slice(&0u32.to_ne_bytes());
+        let mut hdr = [0u8; 64];
+        let n = hdr_len.min(self.frame.len());
         hdr[..n].copy_from_slice(&self.frame[..n]);
         v.extend_from_slice(&hdr);
         v
@@ -360,13 +364,27 @@ mod tests {
             frame: (0..60).collect(),
         };
         let b = c.bytes();
-        assert_eq!(b.len(), 72);
+        assert_eq!(b.len(), 96);
         assert_eq!(u64::from_ne_bytes(b[0..8].try_into().unwrap()), 1000);
         assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), 7);
         assert_eq!(u32::from_ne_bytes(b[20..24].try_into().unwrap()), 16);
-        assert_eq!(b[24], 0);
-        assert_eq!(b[24 + 41], 41, "42 header bytes copied");
-        assert_eq!(b[24 + 42], 0, "nothing past the header");
+        assert_eq!(
+            u32::from_ne_bytes(b[24..28].try_into().unwrap()),
+            42,
+            "IPv4 header"
+        );
+        assert_eq!(b[32], 0);
+        assert_eq!(b[32 + 41], 41, "42 header bytes copied");
+        assert_eq!(b[32 + 42], 0, "nothing past the header");
+        let mut six = c.clone();
+        six.frame = super::super::stats::udp6_frame(128, [1; 6], [2; 6], [3; 16], [4; 16]).unwrap();
+        let b = six.bytes();
+        assert_eq!(
+            u32::from_ne_bytes(b[24..28].try_into().unwrap()),
+            62,
+            "IPv6 header"
+        );
+        assert_eq!(&b[32..32 + 62], &six.frame[..62]);
     }
 
     #[test]

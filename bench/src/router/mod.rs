@@ -85,6 +85,10 @@ pub struct RouterArgs {
     /// Every scenario: sweep, latency at 10,50,90 %, routes 1,1000,100000, scaling.
     #[arg(long)]
     pub all: bool,
+    /// IPv6 traffic (2001:db8:1::2 to 2001:db8:2::2) instead of IPv4; frames of at
+    /// least 82 bytes (`--size 128`), and no `--routes` (its routes are IPv4).
+    #[arg(long)]
+    pub ipv6: bool,
     /// The generator: `live` (an XDP program in live-frames mode; falls back to
     /// `afpacket` when the kernel refuses it) or `afpacket` (AF_PACKET `sendmmsg`, about
     /// 0.7 Mpps here: maximum rates are then the generator's).
@@ -121,6 +125,7 @@ struct Plan {
     scaling: Option<Vec<usize>>,
     boost: bool,
     generator: GenKind,
+    ipv6: bool,
 }
 
 /// Which generator runs.
@@ -172,6 +177,16 @@ fn plan(a: &RouterArgs, ncores: usize) -> Result<Plan, String> {
                 "sizes are bytes on the wire with the FCS, {}..={}",
                 stats::MIN_SIZE,
                 stats::MAX_SIZE
+            ));
+        }
+        Ok(n)
+    };
+    let size_ok = |s: &str| -> Result<usize, String> {
+        let n = size_ok(s)?;
+        if a.ipv6 && n < stats::MIN_SIZE6 {
+            return Err(format!(
+                "with --ipv6 frames need at least {} bytes on the wire",
+                stats::MIN_SIZE6
             ));
         }
         Ok(n)
@@ -249,6 +264,12 @@ fn plan(a: &RouterArgs, ncores: usize) -> Result<Plan, String> {
             routes_skipped.push(("full".to_string(), FULL_SKIPPED.to_string()));
         }
     }
+    if a.ipv6 && !routes.is_empty() {
+        return Err(
+            "--routes: the route table scenario uses IPv4 routes; leave out --ipv6 (or --routes)"
+                .into(),
+        );
+    }
     let scaling = if a.scaling || a.all {
         Some(parse_cores("--scaling-cores", &a.scaling_cores, ncores)?)
     } else {
@@ -268,6 +289,7 @@ fn plan(a: &RouterArgs, ncores: usize) -> Result<Plan, String> {
         routes_skipped,
         scaling,
         boost: !a.no_boost,
+        ipv6: a.ipv6,
         generator: match a.generator.as_str() {
             "live" => GenKind::Live,
             "afpacket" => GenKind::AfPacket,
@@ -408,8 +430,14 @@ impl Bench<'_> {
         }
     }
 
+    /// The frame of `size` bytes to `dst` (IPv4), or to the sink over IPv6 with `--ipv6`.
     fn frame(&self, size: usize, dst: [u8; 4]) -> Result<Vec<u8>, String> {
-        stats::udp_frame(size, self.topo.r0_mac, self.topo.g0_mac, topo::GEN_IP, dst)
+        let (r0, g0) = (self.topo.r0_mac, self.topo.g0_mac);
+        if self.plan.ipv6 {
+            stats::udp6_frame(size, r0, g0, topo::GEN_IP6, topo::SINK_IP6)
+        } else {
+            stats::udp_frame(size, r0, g0, topo::GEN_IP, dst)
+        }
     }
 
     fn measure(
@@ -1056,9 +1084,14 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
     out.insert("gen_core".into(), json!(plan.gen_core));
     out.insert("subject_cores".into(), json!(plan.subject_cores));
     out.insert("cores".into(), json!(ncores));
+    out.insert("ip_version".into(), json!(if plan.ipv6 { 6 } else { 4 }));
     out.insert(
         "traffic".into(),
-        json!("IPv4/UDP 198.51.100.2 -> 203.0.113.2, ports varied per frame"),
+        json!(if plan.ipv6 {
+            "IPv6/UDP 2001:db8:1::2 -> 2001:db8:2::2, ports varied per frame, UDP checksum 0"
+        } else {
+            "IPv4/UDP 198.51.100.2 -> 203.0.113.2, ports varied per frame"
+        }),
     );
     if !sweep_rows.is_empty() {
         out.insert("sweep".into(), Value::Array(sweep_rows));
@@ -1160,6 +1193,9 @@ mod tests {
         assert!(err(&["--sweep", "--sizes", "64,9000"]).contains("--sizes"));
         assert!(err(&["--routes", "0"]).contains("--routes"));
         assert!(plan(&args(&["--subjects", "dataplane", "--latency", ""]), 2).is_ok());
+        assert!(err(&["--ipv6"]).contains("--size 64"));
+        assert!(err(&["--ipv6", "--size", "128", "--routes", "1"]).contains("--routes"));
+        assert!(plan(&args(&["--ipv6", "--size", "128"]), 2).unwrap().ipv6);
     }
 
     #[test]

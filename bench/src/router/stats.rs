@@ -7,6 +7,10 @@ use hdrhistogram::Histogram;
 /// Ethernet + IPv4 (no options) + UDP header bytes, as the generator program rewrites
 /// them (`HDR_LEN` in `bench/bpf/router.bpf.c`).
 pub const HDR_LEN: usize = 42;
+/// Ethernet + IPv6 (no extension headers) + UDP header bytes (`HDR6_LEN`).
+pub const HDR6_LEN: usize = 62;
+/// The smallest IPv6 frame size on the wire that holds headers and payload.
+pub const MIN_SIZE6: usize = HDR6_LEN + PAYLOAD_LEN + 4;
 /// UDP payload bytes the generator writes: a sequence number and the send time.
 pub const PAYLOAD_LEN: usize = 16;
 /// The smallest frame size (on the wire, with the 4-byte FCS) that holds both.
@@ -49,6 +53,52 @@ pub fn udp_frame(
     udp[0..2].copy_from_slice(&4000u16.to_be_bytes());
     udp[2..4].copy_from_slice(&9000u16.to_be_bytes());
     udp[4..6].copy_from_slice(&((len - 34) as u16).to_be_bytes());
+    Ok(f)
+}
+
+/// The header length of a frame the generator sends: [`HDR6_LEN`] for IPv6 (EtherType
+/// 0x86dd), [`HDR_LEN`] otherwise.
+pub fn header_len(frame: &[u8]) -> usize {
+    if frame.get(12..14) == Some(&[0x86, 0xdd][..]) {
+        HDR6_LEN
+    } else {
+        HDR_LEN
+    }
+}
+
+/// The IPv6/UDP frame of on-wire size `size` from `src_ip` to `dst_ip`: ports 4000 →
+/// 9000 (varied per frame by the generator), hop limit 64, a zeroed payload for sequence
+/// number and send time, and UDP checksum 0. IPv6 requires a checksum (RFC 8200 §8.1),
+/// but routers do not verify it when forwarding and the sink does not either; a valid one
+/// would have to be recomputed for every frame.
+pub fn udp6_frame(
+    size: usize,
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src_ip: [u8; 16],
+    dst_ip: [u8; 16],
+) -> Result<Vec<u8>, String> {
+    if !(MIN_SIZE6..=MAX_SIZE).contains(&size) {
+        return Err(format!(
+            "IPv6 frame size {size} is outside {MIN_SIZE6}..={MAX_SIZE} (bytes on the wire with the FCS)"
+        ));
+    }
+    let len = size - 4;
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&src_mac);
+    f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    let ip = &mut f[14..54];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&((len - 54) as u16).to_be_bytes());
+    ip[6] = 17;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&src_ip);
+    ip[24..40].copy_from_slice(&dst_ip);
+    let udp = &mut f[54..62];
+    udp[0..2].copy_from_slice(&4000u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&9000u16.to_be_bytes());
+    udp[4..6].copy_from_slice(&((len - 54) as u16).to_be_bytes());
     Ok(f)
 }
 
@@ -329,6 +379,22 @@ mod tests {
             assert!(f.len() >= HDR_LEN + PAYLOAD_LEN);
         }
         assert!(udp_frame(63, D, S, [0; 4], [0; 4]).is_err());
+        assert_eq!(
+            header_len(&udp_frame(64, D, S, [0; 4], [0; 4]).unwrap()),
+            HDR_LEN
+        );
+        let six = udp6_frame(128, D, S, [1; 16], [2; 16]).unwrap();
+        assert_eq!(six.len() + 4, 128);
+        assert_eq!(header_len(&six), HDR6_LEN);
+        let ip = stack::wire::ipv6::Ipv6Packet::new_checked(&six[14..]).unwrap();
+        assert_eq!(ip.payload_len() as usize, 128 - 4 - 54);
+        assert_eq!(ip.hop_limit(), 64);
+        assert_eq!(
+            u16::from_be_bytes([six[58], six[59]]) as usize,
+            128 - 4 - 54
+        );
+        assert!(udp6_frame(81, D, S, [0; 16], [0; 16]).is_err());
+        assert!(udp6_frame(MIN_SIZE6, D, S, [0; 16], [0; 16]).is_ok());
         assert!(udp_frame(1519, D, S, [0; 4], [0; 4]).is_err());
     }
 

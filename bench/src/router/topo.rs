@@ -29,6 +29,10 @@ pub const R0_IP: [u8; 4] = [198, 51, 100, 1];
 pub const R1_IP: [u8; 4] = [203, 0, 113, 1];
 /// The sink's address: the destination of every frame unless routes are varied.
 pub const SINK_IP: [u8; 4] = [203, 0, 113, 2];
+/// Generator side IPv6 address (2001:db8:1::2).
+pub const GEN_IP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+/// The sink's IPv6 address (2001:db8:2::2).
+pub const SINK_IP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
 
 fn dotted(a: [u8; 4]) -> String {
     format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
@@ -104,14 +108,15 @@ impl Topology {
             "link add r1 type veth peer name s0 netns {}",
             sink.name
         ))?;
-        for (ns, dev, addr) in [
-            (&gen, "g0", "198.51.100.2/24"),
-            (&rtr, "r0", "198.51.100.1/24"),
-            (&rtr, "r1", "203.0.113.1/24"),
-            (&sink, "s0", "203.0.113.2/24"),
+        for (ns, dev, addr, addr6) in [
+            (&gen, "g0", "198.51.100.2/24", "2001:db8:1::2/64"),
+            (&rtr, "r0", "198.51.100.1/24", "2001:db8:1::1/64"),
+            (&rtr, "r1", "203.0.113.1/24", "2001:db8:2::1/64"),
+            (&sink, "s0", "203.0.113.2/24", "2001:db8:2::2/64"),
         ] {
             ns.ip(&format!("link set {dev} addrgenmode none"))?;
             ns.ip(&format!("addr add {addr} dev {dev}"))?;
+            ns.ip(&format!("addr add {addr6} dev {dev} nodad"))?;
             ns.ip(&format!("link set {dev} up"))?;
         }
         for (ns, dev) in [(&gen, "g0"), (&rtr, "r0"), (&rtr, "r1"), (&sink, "s0")] {
@@ -122,6 +127,10 @@ impl Topology {
         rtr.ip(&format!(
             "neigh replace {} lladdr {} dev r1 nud permanent",
             dotted(SINK_IP),
+            mac_text(s0_mac)
+        ))?;
+        rtr.ip(&format!(
+            "-6 neigh replace 2001:db8:2::2 lladdr {} dev r1 nud permanent",
             mac_text(s0_mac)
         ))?;
         let s0_index = ifindex_in(&sink, "s0")?;
@@ -179,9 +188,9 @@ pub fn dataplane_toml(s0_mac: [u8; 6], cores: &[usize], routes: u32) -> String {
         );
     }
     s += &format!(
-        "\n[[neighbors]]\nport = \"r1\"\naddress = \"{}\"\nmac = \"{}\"\n\n[workers]\ncores = {cores:?}\nidle = \"busy-poll\"\n",
+        "\n[[neighbors]]\nport = \"r1\"\naddress = \"{}\"\nmac = \"{mac}\"\n\n[[neighbors]]\nport = \"r1\"\naddress = \"2001:db8:2::2\"\nmac = \"{mac}\"\n\n[workers]\ncores = {cores:?}\nidle = \"busy-poll\"\n",
         dotted(SINK_IP),
-        mac_text(s0_mac)
+        mac = mac_text(s0_mac)
     );
     s
 }
@@ -288,7 +297,7 @@ impl<'t> Running<'t> {
                 // The veth's receive work runs on the generator's core; RPS moves the
                 // forwarding to the subject's cores (on the generator's own core it starves).
                 topo.sh_in_rtr(&format!(
-                    "for q in /sys/class/net/r0/queues/rx-*; do echo {} > $q/rps_cpus; done; sysctl -qw net.ipv4.ip_forward=1",
+                    "for q in /sys/class/net/r0/queues/rx-*; do echo {} > $q/rps_cpus; done; sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
                     cpu_mask(setup.cores)
                 ))?;
             }
@@ -406,7 +415,7 @@ impl<'t> Running<'t> {
         match self.subject {
             Subject::Linux => {
                 let _ = self.topo.sh_in_rtr(
-                    "sysctl -qw net.ipv4.ip_forward=0; for q in /sys/class/net/r0/queues/rx-*; do echo 0 > $q/rps_cpus; done",
+                    "sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0; for q in /sys/class/net/r0/queues/rx-*; do echo 0 > $q/rps_cpus; done",
                 );
             }
             Subject::Dataplane => {
@@ -481,6 +490,7 @@ mod tests {
         assert_eq!(t.matches("[[ports]]").count(), 2);
         assert!(t.contains("driver = \"afxdp\""));
         assert!(t.contains("address = \"203.0.113.2\"\nmac = \"02:00:00:00:00:09\""));
+        assert!(t.contains("address = \"2001:db8:2::2\"\nmac = \"02:00:00:00:00:09\""));
         assert!(t.contains("prefix = \"10.0.0.0/28\""));
         assert!(t.contains("prefix = \"10.0.0.16/28\""));
         assert!(!t.contains("10.0.0.32/28"));
