@@ -40,8 +40,16 @@ enum Cmd {
     /// fixed loads, route table sizes, worker scaling.
     Router(bench::router::RouterArgs),
     /// Rewrite the router figures in README.md (between its dpbench markers) from the
-    /// newest bench/results/router-*.json.
-    Report,
+    /// newest bench/results/router-*.json (or `--file`), with SVG charts.
+    Report(ReportArgs),
+}
+
+/// Options of `dpbench report`.
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// The results file (default: the newest bench/results/router-*.json).
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
 }
 
 /// Options of `dpbench fastpath`.
@@ -127,9 +135,13 @@ fn main() {
                 std::process::exit(1);
             }
         },
-        Cmd::Report => {
+        Cmd::Report(a) => {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-            match bench::router::report::run(&root.join("../README.md"), &root.join("results")) {
+            match bench::router::report::run(
+                &root.join("../README.md"),
+                &root.join("results"),
+                a.file.as_deref(),
+            ) {
                 Ok(f) => {
                     println!("README.md: router figures from {}", f.display());
                     return;

@@ -278,9 +278,13 @@ pub fn section(out: &Map<String, Value>, file: &str) -> String {
     )
 }
 
-/// `dpbench report`: writes the newest result into README.md's generated section.
-pub fn run(readme: &Path, results: &Path) -> Result<PathBuf, String> {
-    let file = latest(results)?;
+/// `dpbench report`: writes `file` (default: the newest result under `results`) into
+/// README.md's generated section, and its charts under `results`.
+pub fn run(readme: &Path, results: &Path, file: Option<&Path>) -> Result<PathBuf, String> {
+    let file = match file {
+        Some(f) => f.to_path_buf(),
+        None => latest(results)?,
+    };
     let text =
         std::fs::read_to_string(&file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let out: Map<String, Value> =
