@@ -302,7 +302,7 @@ fn plan(a: &RouterArgs, ncores: usize) -> Result<Plan, String> {
 }
 
 /// Why `--all` leaves out 100000 routes.
-const SLOW_LOAD: &str = "dataplane run loads 100000 [[routes]] from TOML in about 3 minutes (Config::load finds each route's line by counting newlines from the start of the file: quadratic), so --all stops at 10000; --routes 100000 measures it anyway";
+const SLOW_LOAD: &str = "dataplane run takes 1.5-3 minutes to load 100000 [[routes]] from TOML (Config::load finds each route's line by counting newlines from the start of the file: quadratic), so --all stops at 10000; --routes 100000 measures it anyway";
 
 /// Why the full table is not measured.
 const FULL_SKIPPED: &str = "a full table (950k routes) as [[routes]] in TOML is far too slow to load (see 100000); the lookup cost on the full table is in `dpbench fastpath`";
