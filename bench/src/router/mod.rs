@@ -740,6 +740,7 @@ fn latency_json(v: &[Sample], offered_pps: f64) -> (Value, Option<f64>) {
             "duplicates": sum(&|l| l.duplicates),
             "records_lost_by_ring": sum(&|l| l.lost_records),
             "histogram_frames": sum(&|l| l.lat.count),
+            "thread_cpu_pct_per_run": thread_json(v),
         }),
         p99,
     )
@@ -831,7 +832,7 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
         * (n_subj
             + plan.sizes.len() * n_subj
             + plan.latency.len() * lat_subj
-            + plan.routes.len()
+            + plan.routes.len() * (1 + usize::from(plan.subjects.contains(&Subject::Linux)))
             + plan.scaling.as_ref().map_or(0, |_| 2));
     let pb = ProgressBar::new(total as u64);
     pb.set_style(
@@ -1005,27 +1006,38 @@ pub fn run(args: &RouterArgs) -> Result<Map<String, Value>, String> {
             .or_insert(Value::Null);
     }
 
-    // 4. Route table size (dataplane): destinations cycle over the routes.
+    // 4. Route table size (dataplane, and Linux with the same routes when measured):
+    // destinations cycle over the routes.
     let mut route_rows = Vec::new();
+    let route_subj: Vec<Subject> = [Subject::Dataplane, Subject::Linux]
+        .into_iter()
+        .filter(|s| *s == Subject::Dataplane || plan.subjects.contains(s))
+        .collect();
     for &n in &plan.routes {
         let first = (10u32 << 24) + 1;
         let frame = b.frame(plan.size, first.to_be_bytes())?;
-        let r = b.rounds(
-            &format!("routes {n}"),
-            &[(Subject::Dataplane, cores.clone(), n)],
-            &|_| {
-                Ok(Traffic {
-                    frame: frame.clone(),
-                    pps: None,
-                    dsts: Some((n, first, 16)),
-                    record: false,
-                })
-            },
-        );
-        route_rows.push(match &r[0] {
-            Ok(v) => json!({"routes": n, "dataplane_mpps": spread_json(mpps(v, |x| x.rx_pps))}),
-            Err(e) => json!({"routes": n, "error": e}),
+        let with: Vec<(Subject, Vec<usize>, u32)> =
+            route_subj.iter().map(|s| (*s, cores.clone(), n)).collect();
+        let r = b.rounds(&format!("routes {n}"), &with, &|_| {
+            Ok(Traffic {
+                frame: frame.clone(),
+                pps: None,
+                dsts: Some((n, first, 16)),
+                record: false,
+            })
         });
+        let mut row = Map::new();
+        row.insert("routes".into(), json!(n));
+        for (s, r) in route_subj.iter().zip(&r) {
+            match r {
+                Ok(v) => row.insert(
+                    format!("{}_mpps", s.name()),
+                    spread_json(mpps(v, |x| x.rx_pps)),
+                ),
+                Err(e) => row.insert(format!("{}_error", s.name()), json!(e)),
+            };
+        }
+        route_rows.push(Value::Object(row));
     }
     for (n, why) in &plan.routes_skipped {
         route_rows.push(json!({"routes": n, "skipped": why}));

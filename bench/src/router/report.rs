@@ -138,18 +138,32 @@ pub fn markdown(out: &Map<String, Value>) -> String {
         }
     }
     if let Some(rows) = out.get("routes").and_then(|v| v.as_array()) {
-        s += "\n#### Dataplane by route table size (Mpps; destinations cycle over the routes)\n\n| routes | Mpps |\n|---|---|\n";
+        s += "\n#### By route table size (Mpps; /28 routes, destinations cycle over them)\n\n| routes | dataplane | linux |\n|---|---|---|\n";
         for r in rows {
-            let cell = r["dataplane_mpps"]["median"].as_f64().map_or_else(
-                || {
-                    r.get("error")
-                        .map(|e| format!("error: {e}"))
-                        .or(r.get("skipped").map(|e| format!("skipped: {e}")))
-                        .unwrap_or_else(|| "-".into())
-                },
-                |m| format!("{m:.3}"),
+            if let Some(why) = r.get("skipped") {
+                s += &format!("| {} | skipped: {why} | |\n", r["routes"]);
+                continue;
+            }
+            let cell = |n: &str| {
+                r[format!("{n}_mpps")]["median"].as_f64().map_or_else(
+                    || {
+                        r.get(format!("{n}_error"))
+                            .or(if n == "dataplane" {
+                                r.get("error")
+                            } else {
+                                None
+                            })
+                            .map_or("-".into(), |e| format!("error: {e}"))
+                    },
+                    |m| format!("{m:.3}"),
+                )
+            };
+            s += &format!(
+                "| {} | {} | {} |\n",
+                r["routes"],
+                cell("dataplane"),
+                cell("linux")
             );
-            s += &format!("| {} | {cell} |\n", r["routes"]);
         }
     }
     if let Some(rows) = out.get("scaling").and_then(|v| v.as_array()) {
@@ -341,8 +355,8 @@ mod tests {
             !m.contains("| 50.0% | linux"),
             "no latency row for linux: {m}"
         );
-        assert!(m.contains("| 1000 | 0.450 |"));
-        assert!(m.contains("| \"full\" | skipped: \"too slow\" |"), "{m}");
+        assert!(m.contains("| 1000 | 0.450 | - |"), "{m}");
+        assert!(m.contains("| \"full\" | skipped: \"too slow\" | |"), "{m}");
         assert!(!m.contains("Size sweep"));
         let t = json!([{"on_cpu": [99.0, 5.0], "runnable_waiting": [1.0]}, {"on_cpu": [50.0], "runnable_waiting": [50.0]}]);
         assert_eq!(threads_text(&t), "99/1 5/-; 50/50");

@@ -222,6 +222,21 @@ pub fn boost_autogroup(pid: u32) -> Result<(), String> {
         .map_err(|e| format!("raising priority (skip with --no-boost): writing {path}: {e}"))
 }
 
+/// `ip -batch` lines adding the `routes` /28s from 10.0.0.0 via the sink (the same
+/// routes as [`dataplane_toml`]'s).
+pub fn linux_routes(routes: u32) -> String {
+    (0..routes)
+        .map(|i| {
+            let a = (10u32 << 24) + i * 16;
+            format!(
+                "route add {}/28 via {}\n",
+                dotted(a.to_be_bytes()),
+                dotted(SINK_IP)
+            )
+        })
+        .collect()
+}
+
 /// Which router is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Subject {
@@ -251,6 +266,8 @@ pub struct Running<'t> {
     link: Option<Link>,
     child: Option<Child>,
     files: Vec<std::path::PathBuf>,
+    /// Linux got the extra routes (removed again at teardown).
+    routes: bool,
 }
 
 /// How a subject is started.
@@ -285,6 +302,7 @@ impl<'t> Running<'t> {
             link: None,
             child: None,
             files: Vec::new(),
+            routes: false,
         };
         match subject {
             Subject::XdpRef => {
@@ -300,6 +318,15 @@ impl<'t> Running<'t> {
                     "for q in /sys/class/net/r0/queues/rx-*; do echo {} > $q/rps_cpus; done; sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
                     cpu_mask(setup.cores)
                 ))?;
+                if setup.routes > 0 {
+                    // The same /28s as the dataplane's, loaded in one `ip -batch`.
+                    let path = std::env::temp_dir().join(format!("{}-routes", topo.rtr.name));
+                    std::fs::write(&path, linux_routes(setup.routes))
+                        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                    r.files.push(path.clone());
+                    r.routes = true;
+                    topo.rtr.ip(&format!("-batch {}", path.display()))?;
+                }
             }
             Subject::Dataplane => r.start_dataplane(setup)?,
         }
@@ -417,6 +444,9 @@ impl<'t> Running<'t> {
                 let _ = self.topo.sh_in_rtr(
                     "sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0; for q in /sys/class/net/r0/queues/rx-*; do echo 0 > $q/rps_cpus; done",
                 );
+                if std::mem::take(&mut self.routes) {
+                    let _ = self.topo.rtr.ip("route flush root 10.0.0.0/8");
+                }
             }
             Subject::Dataplane => {
                 if let Some(mut c) = self.child.take() {
@@ -500,6 +530,10 @@ mod tests {
                 .matches("[[routes]]")
                 .count(),
             0
+        );
+        assert_eq!(
+            linux_routes(2),
+            "route add 10.0.0.0/28 via 203.0.113.2\nroute add 10.0.0.16/28 via 203.0.113.2\n"
         );
     }
 }
