@@ -569,3 +569,82 @@ fn syn_ack_options(pcap: &[u8], port: u16) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// One poller over a UDP socket, a TCP listener and a connection: each is reported
+/// ready exactly when it has something; options reach the daemon.
+#[test]
+fn a_poller_reports_readiness_of_many_sockets() {
+    use dpsock::{Interest, Poller};
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Topology::new(false);
+    let (mut router, apps, _guard) = start(&t, 64);
+    let client = Client::attach(&apps).unwrap();
+    let udp = UdpSocket::bind(&client, "0.0.0.0:5353".parse().unwrap()).unwrap();
+    udp.set_recv_buffer_size(64 * 1024).unwrap();
+    let listener = dpsock::TcpListener::bind(&client, "0.0.0.0:8081".parse().unwrap()).unwrap();
+    let mut poller = Poller::new(&client);
+    poller.register(&udp, 1, Interest::READABLE).unwrap();
+    poller.register(&listener, 2, Interest::READABLE).unwrap();
+    let mut events = Vec::new();
+    assert_eq!(
+        poller
+            .wait(&mut events, Some(Duration::from_millis(100)))
+            .unwrap(),
+        0,
+        "nothing yet"
+    );
+    // A datagram from h1: the UDP socket only.
+    in_ns(&t.h1, || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.send_to(b"ping", "198.51.100.1:5353").unwrap();
+    })
+    .join()
+    .unwrap();
+    poller
+        .wait(&mut events, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].token, events[0].readable), (1, true));
+    let mut buf = [0u8; 16];
+    assert_eq!(udp.recv_from(&mut buf).unwrap().0, 4);
+    // A connection from h1: the listener; then the accepted stream, once h1 writes.
+    let h1 = in_ns(&t.h1, || {
+        let mut s = std::net::TcpStream::connect("198.51.100.1:8081").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"hello").unwrap();
+        let mut back = [0u8; 5];
+        s.read_exact(&mut back).unwrap();
+        back
+    });
+    poller
+        .wait(&mut events, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(events.iter().map(|e| e.token).collect::<Vec<_>>(), vec![2]);
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_nodelay(true).unwrap();
+    poller.register(&conn, 3, Interest::BOTH).unwrap();
+    poller
+        .wait(&mut events, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.token == 3 && e.writable),
+        "{events:?}"
+    );
+    poller.register(&conn, 3, Interest::READABLE).unwrap();
+    poller
+        .wait(&mut events, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.token == 3 && e.readable),
+        "{events:?}"
+    );
+    let mut got = [0u8; 5];
+    conn.read_exact(&mut got).unwrap();
+    conn.write_all(&got).unwrap();
+    conn.flush().unwrap();
+    assert_eq!(&h1.join().unwrap(), b"hello");
+    router.assert_running();
+}

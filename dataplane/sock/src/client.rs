@@ -62,6 +62,8 @@ struct SockState {
     closed: Option<i32>,
     /// TCP: bytes sent to the daemon not yet in the stack (send credit used).
     inflight: usize,
+    /// A UDP socket.
+    udp: bool,
     /// A listener's accepted connections: (socket key, peer).
     accepted: VecDeque<(u64, u32, u32, SocketAddr)>,
     /// A queued send the daemon refused: returned by the socket's next call.
@@ -429,7 +431,13 @@ impl Inner {
                             let k = self.next_key;
                             self.next_key += 1;
                             self.route.insert((shard, done.sock()), k);
-                            self.queues.insert(k, SockState::default());
+                            self.queues.insert(
+                                k,
+                                SockState {
+                                    udp: opcode == op::UDP_BIND,
+                                    ..SockState::default()
+                                },
+                            );
                             done.set_arg(k);
                         }
                         self.done.insert(seq, done);
@@ -523,6 +531,17 @@ impl UdpSocket {
             .get_mut(&self.key)
             .and_then(|s| s.error.take().or_else(|| s.icmp.take()))
             .map(errno))
+    }
+
+    /// Sets the daemon-side receive queue of this socket, in bytes (whole 2 KiB
+    /// datagrams, at least one), on every shard.
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        let v = u32::try_from(bytes).unwrap_or(u32::MAX);
+        for (shard, id) in self.ids.iter().enumerate() {
+            self.client
+                .setopt(shard as u32, *id, crate::shm::opt::SO_RCVBUF, v)?;
+        }
+        Ok(())
     }
 
     /// Datagrams dropped on the client side because nobody read them.
@@ -725,6 +744,16 @@ impl TcpStream {
         Ok(self.local)
     }
 
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.client.setopt(
+            self.shard,
+            self.id,
+            crate::shm::opt::TCP_NODELAY,
+            u32::from(on),
+        )
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.peer)
@@ -859,9 +888,179 @@ impl Drop for TcpStream {
 }
 
 impl Client {
+    fn setopt(&self, shard: u32, sock: u32, name: u32, value: u32) -> io::Result<()> {
+        let mut e = Entry::new(op::SETOPT, 0);
+        e.set_sock(sock);
+        e.set_arg((u64::from(name) << 32) | u64::from(value));
+        self.call(shard, e).map(|_| ())
+    }
+
     fn forget_one(&self, key: u64, shard: u32, id: u32) {
         let mut g = self.lock();
         g.route.remove(&(shard, id));
         g.queues.remove(&key);
+    }
+}
+
+/// What a [`Poller`] waits for on a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    /// Data (or a connection, an end of stream, an error) to read.
+    pub readable: bool,
+    /// Room to write (TCP send credit).
+    pub writable: bool,
+}
+
+impl Interest {
+    /// Readable only.
+    pub const READABLE: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+    /// Writable only.
+    pub const WRITABLE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
+    /// Both.
+    pub const BOTH: Interest = Interest {
+        readable: true,
+        writable: true,
+    };
+}
+
+/// A ready socket, as [`Poller::wait`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The token the socket was registered with.
+    pub token: usize,
+    /// Something to read: a datagram, bytes, a connection to accept, the end of the
+    /// stream or an error.
+    pub readable: bool,
+    /// Room to write.
+    pub writable: bool,
+}
+
+/// A socket a [`Poller`] can watch.
+pub trait Source {
+    /// The client and the socket's key in it.
+    fn source(&self) -> (&Client, u64);
+}
+
+impl Source for UdpSocket {
+    fn source(&self) -> (&Client, u64) {
+        (&self.client, self.key)
+    }
+}
+
+impl Source for TcpListener {
+    fn source(&self) -> (&Client, u64) {
+        (&self.client, self.key)
+    }
+}
+
+impl Source for TcpStream {
+    fn source(&self) -> (&Client, u64) {
+        (&self.client, self.key)
+    }
+}
+
+/// Readiness waits on many sockets of one client, like a level-triggered `epoll`:
+/// register sockets with a token and an [`Interest`], then [`Poller::wait`].
+pub struct Poller {
+    client: Client,
+    watched: Vec<(usize, u64, Interest)>,
+}
+
+impl Poller {
+    /// A poller for the sockets of `client`.
+    pub fn new(client: &Client) -> Poller {
+        Poller {
+            client: client.clone(),
+            watched: Vec::new(),
+        }
+    }
+
+    /// Watches `s` under `token` (replacing an earlier registration of the token).
+    pub fn register(
+        &mut self,
+        s: &impl Source,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let (c, key) = s.source();
+        if !Arc::ptr_eq(&c.inner, &self.client.inner) {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "a socket of another client",
+            ));
+        }
+        self.watched.retain(|w| w.0 != token);
+        self.watched.push((token, key, interest));
+        Ok(())
+    }
+
+    /// Stops watching `token`.
+    pub fn deregister(&mut self, token: usize) {
+        self.watched.retain(|w| w.0 != token);
+    }
+
+    /// Fills `events` with the ready sockets, waiting up to `timeout` (`None`: until one
+    /// is ready); returns how many.
+    pub fn wait(
+        &mut self,
+        events: &mut Vec<Event>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        events.clear();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                for &(token, key, want) in &self.watched {
+                    let Some(st) = g.queues.get(&key) else {
+                        // Closed under us: report it readable, the next call says why.
+                        events.push(Event {
+                            token,
+                            readable: true,
+                            writable: false,
+                        });
+                        continue;
+                    };
+                    let readable = !st.rx.is_empty()
+                        || !st.bytes.is_empty()
+                        || !st.accepted.is_empty()
+                        || st.eof
+                        || st.closed.is_some()
+                        || st.error.is_some()
+                        || st.connected.is_some_and(|r| r < 0);
+                    // UDP sends are queued, never refused for room.
+                    let writable = st.udp
+                        || (st.connected == Some(0)
+                            && st.closed.is_none()
+                            && st.inflight < crate::shm::TCP_CREDIT);
+                    let (r, w) = (readable && want.readable, writable && want.writable);
+                    if r || w {
+                        events.push(Event {
+                            token,
+                            readable: r,
+                            writable: w,
+                        });
+                    }
+                }
+                if !events.is_empty() {
+                    return Ok(events.len());
+                }
+                if g.dead {
+                    return Err(gone());
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(0);
+            }
+            backoff.wait(&self.client)?;
+        }
     }
 }

@@ -522,6 +522,16 @@ pub mod op {
     pub const TCP_SENT: u8 = 15;
     /// Daemon → application: connection `sock` failed (result -errno: reset, timeout).
     pub const TCP_CLOSED: u8 = 16;
+    /// Set option `arg >> 32` to `arg & 0xffff_ffff` on `sock` ([`opt`]).
+    pub const SETOPT: u8 = 17;
+}
+
+/// Socket options of [`op::SETOPT`].
+pub mod opt {
+    /// TCP: Nagle off (1) or on (0).
+    pub const TCP_NODELAY: u32 = 1;
+    /// UDP: receive queue size in bytes (rounded to whole 2 KiB datagrams, at least 1).
+    pub const SO_RCVBUF: u32 = 2;
 }
 
 #[cfg(test)]

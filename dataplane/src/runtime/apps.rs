@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use dpsock::shm::{op, Entry, Region, ENTRIES};
+use dpsock::shm::{op, opt, Entry, Region, ENTRIES};
 use stack::stack::IcmpErrorKind;
 use stack::tcp::{TcpHandle, TcpState};
 use stack::{SocketError, Stack, UdpHandle};
@@ -566,6 +566,22 @@ impl AppConn {
                         self.open -= 1;
                     }
                     _ => self.refuse(-libc::EBADF),
+                }
+            }
+            op::SETOPT => {
+                let (name, value) = ((self.req.arg() >> 32) as u32, self.req.arg() as u32);
+                let r = match (self.sockets.get(self.req.sock() as usize), name) {
+                    (Some(Some(Sock::Conn(c))), opt::TCP_NODELAY) => {
+                        stack.tcp_set_nodelay(c.h, value != 0).map_err(errno_of)
+                    }
+                    (Some(Some(Sock::Udp(h, _))), opt::SO_RCVBUF) => stack
+                        .udp_set_queue_limit(*h, (value as usize / dpsock::shm::DATA_MAX).max(1))
+                        .map_err(errno_of),
+                    (Some(Some(_)), _) => Err(-libc::ENOPROTOOPT),
+                    _ => Err(-libc::EBADF),
+                };
+                if let Err(e) = r {
+                    self.refuse(e);
                 }
             }
             _ => self.refuse(-libc::EOPNOTSUPP),
