@@ -837,3 +837,65 @@ fn syn_cookies_admit_real_client_under_flood_rfc4987_3_6() {
     assert_eq!(net.nodes[1].drops(DropReason::TcpUnexpected), before + 1);
     assert_eq!(net.nodes[1].tcp_socket_count(), 1 + 8 + 1);
 }
+
+/// ABORT (RFC 9293 §3.10.5) sends a reset; the peer's connection fails with "reset"
+/// (§3.10.7.4 second), and our handle is void at once.
+#[test]
+fn abort_sends_rst_and_peer_sees_reset_rfc9293_3_10_5() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_abort(now, c).unwrap();
+    assert_eq!(net.nodes[0].tcp_state(c), None);
+    assert_eq!(net.nodes[0].tcp_socket_count(), 0);
+    net.run(10);
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.nodes[1].tcp_recv(s, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::Reset))
+    );
+    assert!(matches!(
+        net.nodes[1].tcp_send(net.now, s, b"x"),
+        Err(SocketError::Connection(stack::tcp::TcpError::Reset))
+    ));
+}
+
+/// Closing with unread data resets the connection instead of a FIN (RFC 1122
+/// §4.2.2.13, RFC 2525 §2.17), so the peer knows its data was not read.
+#[test]
+fn close_with_unread_data_resets_rfc1122_4_2_2_13() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, b"unread").unwrap();
+    net.run(50);
+    net.nodes[1].tcp_close(net.now, s).unwrap();
+    net.run(10);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    assert_eq!(
+        net.nodes[0].tcp_connection(c).unwrap().error(),
+        Some(stack::tcp::TcpError::Reset)
+    );
+}
+
+/// Closing a listener resets the connections it had not handed out yet.
+#[test]
+fn closing_a_listener_resets_unaccepted_connections() {
+    let mut net = pair();
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 8).unwrap();
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    net.nodes[1].tcp_close(net.now, l).unwrap();
+    net.run(10);
+    assert_eq!(net.nodes[1].tcp_socket_count(), 0);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    // The port is free again, and a fresh SYN there is refused.
+    let c2 = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(10);
+    assert_eq!(
+        net.nodes[0].tcp_connection(c2).unwrap().error(),
+        Some(stack::tcp::TcpError::Refused)
+    );
+}

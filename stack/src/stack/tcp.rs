@@ -273,7 +273,7 @@ impl Stack {
                 self.count_drop(port, r);
             }
             if let Some(rst) = out.reset {
-                self.tcp_send_bare(now, dst, src, &rst);
+                self.tcp_send_bare(now, port, dst, src, &rst);
             }
             return self.tcp_after(now, h, before);
         }
@@ -283,7 +283,7 @@ impl Stack {
         // RFC 9293 §3.10.7.1: CLOSED. A reset answers anything but a reset.
         self.count_drop(port, DropReason::TcpNoListener);
         if repr.control != TcpControl::Rst {
-            self.tcp_send_bare(now, dst, src, &reset_for(&repr));
+            self.tcp_send_bare(now, port, dst, src, &reset_for(&repr));
         }
     }
 
@@ -331,7 +331,7 @@ impl Stack {
                 }
             }
             self.count_drop(port, DropReason::TcpUnexpected);
-            return self.tcp_send_bare(now, local.ip(), remote.ip(), &reset_for(seg));
+            return self.tcp_send_bare(now, port, local.ip(), remote.ip(), &reset_for(seg));
         }
         if seg.control != TcpControl::Syn {
             return self.count_drop(port, DropReason::TcpUnexpected);
@@ -347,7 +347,7 @@ impl Stack {
                 let rx = self.config.tcp.rx_buffer;
                 let syn_ack = self.tcp.cookie_syn_ack(now, local, remote, seg, ours, rx);
                 self.ports[usize::from(port.0)].counters.delivered += 1;
-                return self.tcp_send_bare(now, local.ip(), remote.ip(), &syn_ack);
+                return self.tcp_send_bare(now, port, local.ip(), remote.ip(), &syn_ack);
             }
             match l.half_open.pop_front() {
                 Some(old) => {
@@ -363,7 +363,8 @@ impl Stack {
         let mtu = self.ports[usize::from(port.0)].config.mtu;
         let mss = mss_for(mtu, local.ip());
         let (iss, ts_off) = self.tcp.isn(now, local, remote);
-        let tcb = Tcb::accept_syn(&self.config.tcp, local, remote, iss, ts_off, mss, seg, lh);
+        let mut tcb = Tcb::accept_syn(&self.config.tcp, local, remote, iss, ts_off, mss, seg, lh);
+        tcb.port = port;
         let Ok(h) = self.tcp.sockets.insert(Socket::Conn(tcb)) else {
             return self.count_drop(port, DropReason::TcpTableFull);
         };
@@ -413,6 +414,7 @@ impl Stack {
             seg,
             lh,
         );
+        tcb.port = port;
         let out = tcb.input(now, cfg, seg, &mut self.tcp.shared);
         let Ok(h) = self.tcp.sockets.insert(Socket::Conn(tcb)) else {
             return self.count_drop(port, DropReason::TcpTableFull);
@@ -510,34 +512,42 @@ impl Stack {
             let Some(seg) = tcb.next_segment(now, &self.config.tcp) else {
                 return;
             };
-            let (src, dst) = (tcb.local.ip(), tcb.remote.ip());
+            let (src, dst, origin) = (tcb.local.ip(), tcb.remote.ip(), tcb.port);
             let (a, b) = tcb.tx_bytes(seg.data_off, seg.data_len);
             self.ip_ident = self.ip_ident.wrapping_add(1);
             let frame = build_segment(&self.pool, self.ip_ident, ttl, src, dst, &seg.repr, a, b);
             match frame {
-                Some(f) => self.tcp_output(now, f, dst),
+                Some(f) => self.tcp_output(now, f, dst, origin),
                 None => {
                     // The segment counts as sent; the retransmission timer recovers it.
-                    return self.count_drop(PortId(0), DropReason::PoolExhausted);
+                    return self.count_drop(origin, DropReason::PoolExhausted);
                 }
             }
         }
     }
 
-    /// A segment of no connection (a reset).
-    fn tcp_send_bare(&mut self, now: Instant, src: IpAddr, dst: IpAddr, repr: &TcpRepr<'_>) {
+    /// A segment of no connection (a reset, a SYN cookie), out through the routes or
+    /// `port` (where it came from, for link-local peers).
+    fn tcp_send_bare(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        src: IpAddr,
+        dst: IpAddr,
+        repr: &TcpRepr<'_>,
+    ) {
         let ident = self.next_ident();
         let ttl = self.config.default_ttl;
         match build_segment(&self.pool, ident, ttl, src, dst, repr, &[], &[]) {
-            Some(f) => self.tcp_output(now, f, dst),
-            None => self.count_drop(PortId(0), DropReason::PoolExhausted),
+            Some(f) => self.tcp_output(now, f, dst, port),
+            None => self.count_drop(port, DropReason::PoolExhausted),
         }
     }
 
-    fn tcp_output(&mut self, now: Instant, f: Frame, dst: IpAddr) {
+    fn tcp_output(&mut self, now: Instant, f: Frame, dst: IpAddr, port: PortId) {
         let _ = match dst {
-            IpAddr::V4(d) => self.output_v4(now, f, d, PortId(0)),
-            IpAddr::V6(d) => self.output_v6(now, f, d, PortId(0)),
+            IpAddr::V4(d) => self.output_v4(now, f, d, port),
+            IpAddr::V6(d) => self.output_v6(now, f, d, port),
         };
     }
 
@@ -678,7 +688,7 @@ impl Stack {
             return Err(SocketError::AddrInUse(local));
         }
         let (iss, ts_off) = self.tcp.isn(now, local, remote);
-        let tcb = Tcb::connect(
+        let mut tcb = Tcb::connect(
             &self.config.tcp,
             local,
             remote,
@@ -686,6 +696,7 @@ impl Stack {
             ts_off,
             mss_for(mtu, lip),
         );
+        tcb.port = port;
         let h = TcpHandle(
             self.tcp
                 .sockets
@@ -821,10 +832,10 @@ impl Stack {
         let Some(Socket::Conn(t)) = self.tcp.sockets.get_mut(h.0) else {
             return Err(SocketError::InvalidHandle);
         };
-        let (src, dst) = (t.local.ip(), t.remote.ip());
+        let (src, dst, port) = (t.local.ip(), t.remote.ip(), t.port);
         let rst = t.abort();
         if let Some(rst) = rst {
-            self.tcp_send_bare(now, src, dst, &rst);
+            self.tcp_send_bare(now, port, src, dst, &rst);
         }
         self.tcp_remove(h);
         Ok(())

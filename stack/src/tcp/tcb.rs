@@ -15,6 +15,7 @@ use super::ring::RingBuffer;
 use super::seq::Seq;
 use super::{TcpConfig, TcpError, TcpHandle, TcpState};
 use crate::counters::DropReason;
+use crate::iface::PortId;
 use crate::time::{Duration, Instant};
 use crate::wire::tcp::{TcpControl, TcpRepr};
 
@@ -114,6 +115,8 @@ pub struct Tcb {
     pub(crate) listener: Option<TcpHandle>,
     /// The earliest deadline this connection has in the stack's timer heap.
     pub(crate) scheduled: Option<Instant>,
+    /// The port its segments leave by when the route does not say (link-local peers).
+    pub(crate) port: PortId,
     error: Option<TcpError>,
     flags: u16,
     // Send sequence space.
@@ -181,6 +184,7 @@ impl Tcb {
             remote,
             listener: None,
             scheduled: None,
+            port: PortId(0),
             error: None,
             flags: if cfg.nodelay { NODELAY } else { 0 },
             iss,
