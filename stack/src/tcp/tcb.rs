@@ -33,6 +33,7 @@ const IN_RECOVERY: u16 = 1 << 9;
 const FORCE_ONE: u16 = 1 << 10;
 const KA_PROBE: u16 = 1 << 11;
 const WS_OK: u16 = 1 << 12;
+const SACK_RTX: u16 = 1 << 13;
 
 /// RFC 9293 §3.7.1 default send MSS when the peer names none: 536 for IPv4; RFC 8200
 /// §8.3 gives 1220 for IPv6.
@@ -161,6 +162,10 @@ pub struct Tcb {
     ka_at: Option<Instant>,
     cc: Cc,
     ooo: Assembler,
+    /// The peer's SACK blocks (RFC 2018) as offsets from SND.UNA: the sender's scoreboard.
+    sacked: Assembler,
+    /// The highest sequence number retransmitted in this recovery.
+    rtx_hi: Seq,
     tx: RingBuffer,
     rx: RingBuffer,
 }
@@ -221,6 +226,8 @@ impl Tcb {
             ka_at: None,
             cc: Cc::new(cfg.congestion, u32::from(mtu_mss)),
             ooo: Assembler::default(),
+            sacked: Assembler::default(),
+            rtx_hi: iss,
             tx: RingBuffer::default(),
             rx: RingBuffer::default(),
         }
@@ -588,6 +595,16 @@ impl Tcb {
         {
             self.dup_ack();
         }
+        if self.has(SACK_OK) {
+            // The scoreboard (RFC 2018 §3): blocks within what we sent and not yet
+            // cumulatively acknowledged.
+            for (l, r) in seg.sack_ranges.iter().flatten() {
+                let (l, r) = (Seq(*l).max(self.snd_una), Seq(*r));
+                if l < r && r <= self.snd_max {
+                    self.sacked.add(l - self.snd_una, r - self.snd_una);
+                }
+            }
+        }
         // Window update (§3.10.7.4, fifth, ESTABLISHED).
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
             self.snd_wnd = wnd;
@@ -740,6 +757,7 @@ impl Tcb {
             self.flags |= FIN_ACKED;
         }
         self.tx.discard(data);
+        self.sacked.advance(ack - self.snd_una);
         let flight_before = self.snd_max - self.snd_una;
         self.snd_una = ack;
         self.snd_nxt = self.snd_nxt.max(ack);
@@ -777,7 +795,7 @@ impl Tcb {
             } else {
                 // Partial acknowledgment (step 4): send the next hole, deflate by what
                 // was acked, add back one segment.
-                self.flags |= FAST_RTX;
+                self.flags |= FAST_RTX | SACK_RTX;
                 let mss = self.cc.mss();
                 self.cc.cwnd = self.cc.cwnd.saturating_sub(acked);
                 if acked >= mss {
@@ -810,6 +828,7 @@ impl Tcb {
         let mss = self.cc.mss();
         if self.has(IN_RECOVERY) {
             self.cc.cwnd = self.cc.cwnd.saturating_add(mss);
+            self.flags |= SACK_RTX;
         } else if self.dupacks == 3 && self.snd_una >= self.recover {
             // Fast retransmit (RFC 6582 §3.2 step 2): the third duplicate, and not an
             // echo of data sent before the last recovery or timeout.
@@ -817,7 +836,8 @@ impl Tcb {
             self.cc.on_loss(flight);
             self.cc.cwnd = self.cc.ssthresh + 3 * mss;
             self.recover = self.snd_max;
-            self.flags |= FAST_RTX | IN_RECOVERY;
+            self.rtx_hi = self.snd_una;
+            self.flags |= FAST_RTX | IN_RECOVERY | SACK_RTX;
             if self.rtt_probe.is_some_and(|(s, _)| s >= self.snd_una) {
                 self.rtt_probe = None;
             }
@@ -941,8 +961,15 @@ impl Tcb {
                 let seg = self.ack_segment(now, 0, len, ctl, self.snd_una);
                 let end = self.snd_una + len as u32 + u32::from(fin);
                 self.snd_nxt = self.snd_nxt.max(end);
+                self.rtx_hi = self.rtx_hi.max(self.snd_una + len as u32);
                 self.rtx_at
                     .get_or_insert(now + Duration::from_nanos(self.rto));
+                return Some(seg);
+            }
+        }
+        if self.has(SACK_RTX) {
+            self.flags &= !SACK_RTX;
+            if let Some(seg) = self.sack_retransmit(now) {
                 return Some(seg);
             }
         }
@@ -999,6 +1026,34 @@ impl Tcb {
         }
         if self.has(ACK_NOW) {
             return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_nxt));
+        }
+        None
+    }
+
+    /// In recovery, the first hole past what was already sent again that lies below a
+    /// SACKed block (RFC 6675 §4 NextSeg rule 1, simplified): one per ACK, taking one
+    /// segment of the window the duplicate ACK opened.
+    fn sack_retransmit(&mut self, now: Instant) -> Option<OutSegment> {
+        if !self.has(IN_RECOVERY) || self.sacked.is_empty() {
+            return None;
+        }
+        let mut pos = (self.rtx_hi.max(self.snd_una) - self.snd_una) as usize;
+        let mss = usize::from(self.eff_mss());
+        for &(s, e) in self.sacked.ranges() {
+            let (s, e) = (s as usize, e as usize);
+            if pos < s && pos < self.tx.len() {
+                let len = (s - pos).min(mss).min(self.tx.len() - pos);
+                let seq = self.snd_una + pos as u32;
+                let seg = self.ack_segment(now, pos, len, TcpControl::None, seq);
+                self.rtx_hi = seq + len as u32;
+                self.cc.cwnd = self
+                    .cc
+                    .cwnd
+                    .saturating_sub(self.cc.mss())
+                    .max(self.cc.mss());
+                return Some(seg);
+            }
+            pos = pos.max(e);
         }
         None
     }
@@ -1160,7 +1215,8 @@ impl Tcb {
                 if self.state.is_synchronized() {
                     self.cc.on_rto(self.snd_max - self.snd_una);
                 }
-                self.flags &= !(IN_RECOVERY | FAST_RTX);
+                self.flags &= !(IN_RECOVERY | FAST_RTX | SACK_RTX);
+                self.sacked.clear();
                 self.dupacks = 0;
                 self.recover = self.snd_max;
                 // Go back: everything unacknowledged is sent again (RFC 6298 §5.4),

@@ -234,3 +234,42 @@ fn send_respects_peer_window_and_mss_rfc9293_3_8_6() {
 fn socket_slot_is_small() {
     assert!(core::mem::size_of::<Socket>() <= 2048);
 }
+
+/// With SACK, fast recovery sends again every hole the peer's blocks reveal, not only
+/// the first (RFC 6675 §5, in the simplified form of `sack_retransmit`).
+#[test]
+fn fast_recovery_resends_every_sacked_hole_rfc6675() {
+    let c = TcpConfig {
+        sack: true,
+        tx_buffer: 16384,
+        ..cfg()
+    };
+    let mut t = Tcb::connect(&c, local(), remote(), Seq(1000), 0, 1460);
+    sent(&mut t, &c);
+    let mut syn_ack = seg(TcpControl::Syn, 5000, Some(1001), &[]);
+    syn_ack.sack_permitted = true;
+    syn_ack.max_seg_size = Some(1460);
+    syn_ack.window_len = 65535;
+    recv(&mut t, &c, &syn_ack);
+    sent(&mut t, &c);
+    t.send(&[9u8; 5 * 1460]);
+    let first: Vec<u32> = sent(&mut t, &c).iter().map(|s| s.seq_number).collect();
+    assert_eq!(first, [1001, 2461, 3921, 5381, 6841]);
+    // Segments 1001 and 3921 are lost; the others arrive: duplicate ACKs with SACK
+    // blocks.
+    let mut dup = seg(TcpControl::None, 5001, Some(1001), &[]);
+    dup.window_len = 65535;
+    dup.sack_ranges[0] = Some((5381, 8301));
+    dup.sack_ranges[1] = Some((2461, 3921));
+    let mut resent = Vec::new();
+    for _ in 0..3 {
+        recv(&mut t, &c, &dup);
+        resent.extend(sent(&mut t, &c).iter().map(|s| s.seq_number));
+    }
+    assert!(t.in_recovery());
+    assert_eq!(
+        resent,
+        [1001, 3921],
+        "both holes, on the third duplicate ACK"
+    );
+}
