@@ -899,3 +899,48 @@ fn closing_a_listener_resets_unaccepted_connections() {
         Some(stack::tcp::TcpError::Refused)
     );
 }
+
+/// Path MTU discovery (RFC 1191 §6.3): segments carry DF; a router on the path with a
+/// smaller MTU answers "fragmentation needed", the MSS follows and the transfer goes on.
+#[test]
+fn path_mtu_discovery_lowers_mss_rfc1191() {
+    use stack::{InterfaceConfig, RouteTarget};
+    let mut net = Net::new();
+    let a = net.add(StackConfig::host("a"));
+    let r = net.add(StackConfig::router("r"));
+    let b = net.add(StackConfig::host("b"));
+    let pa = net.port(a, &["10.0.1.1/24"], &[]);
+    let r1 = net.port(r, &["10.0.1.254/24"], &[]);
+    let r2 = net.nodes[r]
+        .add_port(
+            InterfaceConfig::new("r-b", mac(1, 1))
+                .with_mtu(1280)
+                .with_ipv4("10.0.2.254/24".parse().unwrap()),
+        )
+        .unwrap();
+    let pb = net.port(b, &["10.0.2.2/24"], &[]);
+    net.link((a, pa), (r, r1));
+    net.link((r, r2), (b, pb));
+    net.nodes[a]
+        .add_route(
+            "10.0.2.0/24".parse().unwrap(),
+            RouteTarget::Via("10.0.1.254".parse().unwrap()),
+        )
+        .unwrap();
+    net.nodes[b]
+        .add_route(
+            "10.0.1.0/24".parse().unwrap(),
+            RouteTarget::Via("10.0.2.254".parse().unwrap()),
+        )
+        .unwrap();
+    let server = sa(Ipv4Addr::new(10, 0, 2, 2), 80);
+    let l = net.nodes[b].tcp_listen(server, 4).unwrap();
+    let c = net.nodes[a].tcp_connect(net.now, server, None).unwrap();
+    net.run(50);
+    let s = net.nodes[b].tcp_accept(l).expect("accepted");
+    assert_eq!(net.nodes[a].tcp_connection(c).unwrap().mss(), 1460);
+    let data = pattern(200_000, 21);
+    assert_eq!(pump(&mut net, a, c, b, s, &data), data);
+    assert_eq!(net.nodes[a].tcp_connection(c).unwrap().mss(), 1240);
+    assert!(net.nodes[r].drops(DropReason::MtuExceeded) >= 1);
+}

@@ -287,6 +287,52 @@ impl Stack {
         }
     }
 
+    /// An ICMP error quoting a segment of ours (RFC 1122 §4.2.3.9, RFC 5927): only when
+    /// the quoted sequence number is in flight (RFC 5927 §4.1). "Too big" lowers the MSS
+    /// to the path MTU and sends again at once (RFC 1191, RFC 8201); port or protocol
+    /// unreachable during SYN-SENT refuses the connection; other errors are soft.
+    pub(super) fn tcp_icmp_error(
+        &mut self,
+        now: Instant,
+        ours: IpAddr,
+        theirs: IpAddr,
+        quote: &[u8],
+        kind: super::IcmpErrorKind,
+    ) {
+        let Some(q) = quote.first_chunk::<8>() else {
+            return;
+        };
+        let local = SocketAddr::new(ours, u16::from_be_bytes([q[0], q[1]]));
+        let remote = SocketAddr::new(theirs, u16::from_be_bytes([q[2], q[3]]));
+        let seq = u32::from_be_bytes([q[4], q[5], q[6], q[7]]);
+        let Some(&h) = self.tcp.conns.get(&(local, remote)) else {
+            return;
+        };
+        let Some(tcb) = self.tcp.conn_mut(h) else {
+            return;
+        };
+        let before = tcb.state;
+        let hard = match kind {
+            super::IcmpErrorKind::Unreachable(code) => {
+                // IPv4 protocol (2) or port (3) unreachable; IPv6 port unreachable (4).
+                if ours.is_ipv4() {
+                    code == 2 || code == 3
+                } else {
+                    code == 4
+                }
+            }
+            _ => false,
+        };
+        let mtu = match kind {
+            super::IcmpErrorKind::TooBig(mtu) => Some(mtu),
+            _ => None,
+        };
+        if !tcb.icmp_error(seq, hard, mtu) {
+            return;
+        }
+        self.tcp_after(now, h, before);
+    }
+
     fn tcp_find_listener(&self, local: SocketAddr) -> Option<TcpHandle> {
         if self.tcp.listeners.is_empty() {
             return None;

@@ -1173,6 +1173,36 @@ impl Tcb {
         self.tx.get(off, len)
     }
 
+    /// An ICMP error about the segment with sequence number `seq`; true when it changed
+    /// something. Ignored unless `seq` is in flight (RFC 5927 §4.1).
+    pub(crate) fn icmp_error(&mut self, seq: u32, hard: bool, mtu: Option<u32>) -> bool {
+        let seq = Seq(seq);
+        if seq < self.snd_una || seq >= self.snd_max {
+            return false;
+        }
+        if let Some(mtu) = mtu {
+            // RFC 1191 §6.3 / RFC 8201 §5.2: the MSS follows the path MTU (IPv4 at
+            // least 68, IPv6 at least 1280), then what was lost is sent again.
+            let (floor, headers) = if self.remote.is_ipv4() {
+                (68, 40)
+            } else {
+                (1280, 60)
+            };
+            let mss = (mtu.max(floor) - headers).max(64) as u16;
+            if mss < self.smss {
+                self.smss = mss;
+                self.snd_nxt = self.snd_una;
+                return true;
+            }
+            return false;
+        }
+        if hard && self.state == TcpState::SynSent {
+            self.fail(TcpError::Refused);
+            return true;
+        }
+        false
+    }
+
     /// The earliest timer deadline.
     pub(crate) fn poll_at(&self) -> Option<Instant> {
         [self.rtx_at, self.delack_at, self.close_at, self.ka_at]

@@ -273,3 +273,33 @@ fn fast_recovery_resends_every_sacked_hole_rfc6675() {
         "both holes, on the third duplicate ACK"
     );
 }
+
+/// ICMP errors (RFC 5927 §4.1, RFC 1122 §4.2.3.9): ignored unless they quote a sequence
+/// number in flight; a hard error refuses a connection in SYN-SENT; "too big" lowers
+/// the MSS and sends again.
+#[test]
+fn icmp_errors_checked_against_sequence_space_rfc5927() {
+    let c = cfg();
+    let mut t = syn_sent(&c);
+    assert!(!t.icmp_error(999, true, None), "not in flight");
+    assert_eq!(t.state(), TcpState::SynSent);
+    assert!(t.icmp_error(1000, true, None));
+    assert_eq!(t.error(), Some(super::TcpError::Refused));
+
+    let mut t = established(&c);
+    t.send(&[1u8; 3000]);
+    let first: Vec<usize> = std::iter::from_fn(|| t.next_segment(NOW, &c))
+        .map(|s| s.data_len)
+        .collect();
+    assert_eq!(first, [1460, 1460]);
+    assert!(
+        !t.icmp_error(1001, false, Some(1500)),
+        "no smaller than now"
+    );
+    assert!(t.icmp_error(1001, false, Some(1000)));
+    assert_eq!(t.mss(), 960);
+    let again: Vec<usize> = std::iter::from_fn(|| t.next_segment(NOW, &c))
+        .map(|s| s.data_len)
+        .collect();
+    assert_eq!(again[0], 960);
+}
