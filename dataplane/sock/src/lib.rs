@@ -17,7 +17,7 @@ pub mod client;
 pub mod shm;
 pub mod sys;
 
-pub use client::{Client, UdpSocket};
+pub use client::{Client, TcpListener, TcpStream, UdpSocket};
 
 /// The attach handshake's greeting: `DPSOCK <version>\n`.
 pub fn hello() -> String {
