@@ -944,3 +944,19 @@ fn path_mtu_discovery_lowers_mss_rfc1191() {
     assert_eq!(net.nodes[a].tcp_connection(c).unwrap().mss(), 1240);
     assert!(net.nodes[r].drops(DropReason::MtuExceeded) >= 1);
 }
+
+/// `tcp_recv` with an empty buffer reports a failed connection's error.
+#[test]
+fn recv_with_empty_buffer_reports_the_error() {
+    let mut net = pair();
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 99), None).unwrap();
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut []),
+        Err(SocketError::WouldBlock)
+    );
+    net.run(20);
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut []),
+        Err(SocketError::Connection(stack::tcp::TcpError::Refused))
+    );
+}

@@ -804,7 +804,9 @@ impl Stack {
     }
 
     /// Reads received bytes: `Ok(0)` is the end of the stream (the peer's FIN, or
-    /// nothing more will come); [`SocketError::WouldBlock`] when nothing is there yet.
+    /// nothing more will come); [`SocketError::WouldBlock`] when nothing is there yet;
+    /// the connection's error once it failed and its data is read (also for an empty
+    /// `buf`, to ask for it).
     pub fn tcp_recv(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, SocketError> {
         let now = self.tcp.now;
         let t = self.tcp_conn_checked(h)?;
@@ -813,8 +815,8 @@ impl Stack {
             self.tcp_flush(now, h);
             return Ok(n);
         }
-        if buf.is_empty() {
-            return Ok(0);
+        if t.recv_queued() > 0 {
+            return Ok(0); // an empty buffer
         }
         if t.fin_received() {
             return Ok(0);
