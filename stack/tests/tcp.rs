@@ -440,15 +440,22 @@ fn lossy_transfers_arrive_byte_exact_for_many_seeds() {
     }
 }
 
-/// A 4 MB transfer over IPv6 with 5 % loss and reordering.
+/// A 10 MB transfer over IPv6 with 5 % loss, duplication and reordering.
 #[test]
 fn large_transfer_ipv6_lossy() {
     let mut net = pair();
     let server: SocketAddr = "[2001:db8::2]:443".parse().unwrap();
     let (c, s) = connected_to(&mut net, server);
     net.impair = Some(Impair::new(77, 0.05, 0.01, 0.02));
-    let data = pattern(4 << 20, 77);
+    let data = pattern(10 << 20, 77);
     assert!(pump(&mut net, 0, c, 1, s, &data) == data);
+    let [lost, duplicated, reordered] = net.impaired;
+    assert!(
+        lost > 300 && duplicated > 50 && reordered > 100,
+        "{:?}",
+        net.impaired
+    );
+    assert_eq!(net.nodes[0].tcp_connection(c).unwrap().mss(), 1440);
 }
 
 /// `(seq, payload length, flags byte)` of a TCP/IPv4 frame.
