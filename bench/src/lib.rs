@@ -2,5 +2,6 @@
 pub mod drivers;
 pub mod forward;
 pub mod lpm;
+pub mod sockets;
 pub mod tables;
 pub mod tcp;

@@ -6,6 +6,9 @@
 //!
 //! `dpbench drivers` measures each driver's receive and transmit rate on a veth pair in
 //! namespaces it makes and removes (`bench::drivers`), beside kernel-only references.
+//!
+//! `dpbench sockets` measures the shared-memory socket API through a running
+//! `dataplane run` beside Linux sockets on the same veth pair (`bench::sockets`).
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
@@ -33,6 +36,9 @@ enum Cmd {
     Drivers(bench::drivers::DriversArgs),
     /// Bulk TCP between two stacks in one process (in-memory frames, one core).
     Tcp(bench::tcp::TcpArgs),
+    /// Shared-memory sockets (needs root): ring round trip, UDP echo and TCP bulk
+    /// through `dataplane run`, beside Linux sockets on the same veth pair.
+    Sockets(bench::sockets::SocketsArgs),
 }
 
 /// Options of `dpbench fastpath`.
@@ -120,6 +126,10 @@ fn main() {
         },
         Cmd::Tcp(a) => bench::tcp::run(&a).unwrap_or_else(|e| {
             eprintln!("tcp benchmark failed: {e}");
+            std::process::exit(1);
+        }),
+        Cmd::Sockets(a) => bench::sockets::run(&a).unwrap_or_else(|e| {
+            eprintln!("sockets benchmark failed: {e}");
             std::process::exit(1);
         }),
     };
