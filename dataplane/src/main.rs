@@ -1,8 +1,8 @@
 //! `dataplane`: the dataplane's command-line entry point.
 //!
-//! Subcommands today: `demo` (stack instances wired in memory), `check` (validate a
+//! Subcommands: `demo` (stack instances wired in memory), `check` (validate a
 //! configuration file without starting anything) and `run` (the router or host on real
-//! interfaces, see [`runtime`]). The simulator (`sim`) arrives with a later issue.
+//! interfaces, see [`runtime`], with its control plane in [`control`]).
 
 use clap::{Parser, Subcommand};
 
@@ -18,7 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A network stack as a library: router, host stack and laboratory.
 #[derive(Parser)]
-#[command(name = "dataplane", version, about)]
+#[command(name = "dataplane", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,9 +36,11 @@ enum Command {
         #[arg(long, short)]
         config: std::path::PathBuf,
     },
-    /// Open the configured ports and run the stack on them until SIGINT or SIGTERM,
-    /// then print each port's counters. Startup failures (a missing interface, missing
-    /// privileges) are one line on stderr and exit status 1.
+    /// Open the configured ports and run one pinned stack shard per worker core until
+    /// SIGINT or SIGTERM, then print each port's counters. While it runs, `dpctl` talks
+    /// to it on its control socket; with `[sockets]`, applications attach (dpsock).
+    /// Startup failures (a missing interface, missing privileges) are one line on
+    /// stderr and exit status 1.
     Run {
         /// The TOML configuration file.
         #[arg(long, short)]
