@@ -269,10 +269,10 @@ fn bad_clients_are_refused_or_contained() {
     assert!(status.success());
 }
 
-/// The C ABI: `examples/udp_echo.c` compiled against `dpsock.h` and `libdpsock.so`
-/// answers the Linux host.
+/// The C ABI: `examples/udp_echo.c` and `examples/tcp_echo.c`, compiled against
+/// `dpsock.h` and `libdpsock.so`, answer the Linux host.
 #[test]
-fn a_c_application_uses_the_c_abi() {
+fn c_applications_use_the_c_abi() {
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
@@ -292,46 +292,75 @@ fn a_c_application_uses_the_c_abi() {
         })
         .to_path_buf();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sock");
-    let bin = std::env::temp_dir().join(format!("dpsock-udp-echo-{}", std::process::id()));
-    let _bin = TempFile(bin.clone());
-    let out = Command::new("cc")
-        .args(["-Wall", "-Werror", "-I"])
-        .arg(src.join("include"))
-        .arg(src.join("examples/udp_echo.c"))
-        .arg("-L")
-        .arg(&libdir)
-        .args(["-ldpsock", "-o"])
-        .arg(&bin)
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let build = |name: &str| {
+        let bin = std::env::temp_dir().join(format!("dpsock-{name}-{}", std::process::id()));
+        let out = Command::new("cc")
+            .args(["-Wall", "-Werror", "-I"])
+            .arg(src.join("include"))
+            .arg(src.join(format!("examples/{name}.c")))
+            .arg("-L")
+            .arg(&libdir)
+            .args(["-ldpsock", "-o"])
+            .arg(&bin)
+            .output()
+            .expect("run cc");
+        assert!(
+            out.status.success(),
+            "cc {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TempFile(bin)
+    };
+    let (udp_bin, tcp_bin) = (build("udp_echo"), build("tcp_echo"));
 
     let t = Topology::new(false);
     let (mut router, apps, _guard) = start(&t, 64);
-    let mut app = Command::new(&bin)
-        .arg(&apps)
-        .arg("7777")
-        .env("LD_LIBRARY_PATH", &libdir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(app.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready 7777");
+    let spawn = |bin: &TempFile, port: &str| {
+        let mut app = Command::new(&bin.0)
+            .arg(&apps)
+            .arg(port)
+            .env("LD_LIBRARY_PATH", &libdir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(app.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), format!("ready {port}"));
+        app
+    };
+    let mut udp = spawn(&udp_bin, "7777");
     let got = echo_client(&t.h1, "198.51.100.1:7777".parse().unwrap(), 5);
     assert_eq!(got, 5);
     assert!(
-        app.try_wait().unwrap().is_none(),
-        "the C echo server keeps serving"
+        udp.try_wait().unwrap().is_none(),
+        "the C UDP echo server keeps serving"
     );
-    app.kill().unwrap();
-    app.wait().unwrap();
+
+    let tcp = spawn(&tcp_bin, "7778");
+    const LEN: usize = 300_000;
+    let ok = in_ns(&t.h1, || {
+        let mut s = std::net::TcpStream::connect("198.51.100.1:7778").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let data = pattern(LEN, 3);
+        let mut r = s.try_clone().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut back = Vec::new();
+            r.read_to_end(&mut back).unwrap();
+            back
+        });
+        s.write_all(&data).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        reader.join().unwrap() == data
+    })
+    .join()
+    .unwrap();
+    assert!(ok, "the C TCP echo server sent the 300 kB back intact");
+    for mut app in [udp, tcp] {
+        app.kill().unwrap();
+        app.wait().unwrap();
+    }
     router.assert_running();
 }
 

@@ -2,8 +2,9 @@
  * dpsock.h: the C ABI of the dataplane's shared-memory sockets (libdpsock.so).
  *
  * POSIX-like calls with a dp_ prefix. On failure they return -1 (NULL for
- * dp_attach) and set errno. Only UDP (SOCK_DGRAM) for now; datagrams carry at
- * most 2048 bytes. A dp_client may be used from several threads.
+ * dp_attach) and set errno. UDP (SOCK_DGRAM; datagrams of at most 2048 bytes)
+ * and TCP (SOCK_STREAM). A dp_client may be used from several threads; a call
+ * that waits (dp_recvfrom, dp_recv, dp_accept, dp_connect) holds no lock.
  *
  *   dp_client *c = dp_attach("/run/dataplane-apps.sock");
  *   int s = dp_socket(c, AF_INET, SOCK_DGRAM);
@@ -49,7 +50,29 @@ ssize_t dp_sendto(dp_client *c, int s, const void *buf, size_t len,
 ssize_t dp_recvfrom(dp_client *c, int s, void *buf, size_t len,
                     struct sockaddr *from, socklen_t *fromlen);
 
-/* Closes a socket. */
+/* TCP: listens on the address given to dp_bind (a port is required). */
+int dp_listen(dp_client *c, int s, int backlog);
+
+/* TCP: waits for a connection; its socket number, the peer into addr/len. */
+int dp_accept(dp_client *c, int s, struct sockaddr *addr, socklen_t *len);
+
+/* TCP: connects and waits for the handshake. */
+int dp_connect(dp_client *c, int s, const struct sockaddr *addr, socklen_t len);
+
+/* TCP: queues up to len bytes (waits while 256 KiB are still on their way in). */
+ssize_t dp_send(dp_client *c, int s, const void *buf, size_t len, int flags);
+
+/* TCP: waits for bytes; 0 at the end of the stream. */
+ssize_t dp_recv(dp_client *c, int s, void *buf, size_t len, int flags);
+
+/* TCP: SHUT_WR / SHUT_RDWR send FIN after the queued bytes; SHUT_RD does nothing. */
+int dp_shutdown(dp_client *c, int s, int how);
+
+/* The local / peer address of a socket. */
+int dp_getsockname(dp_client *c, int s, struct sockaddr *addr, socklen_t *len);
+int dp_getpeername(dp_client *c, int s, struct sockaddr *addr, socklen_t *len);
+
+/* Closes a socket (a connection finishes with FIN after its queued bytes). */
 int dp_close(dp_client *c, int s);
 
 #ifdef __cplusplus

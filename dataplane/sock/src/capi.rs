@@ -19,7 +19,7 @@ use std::ffi::{c_char, c_int, CStr};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Mutex;
 
-use crate::client::{Client, UdpSocket};
+use crate::client::{Client, TcpListener, TcpStream, UdpSocket};
 
 /// An attached client and its sockets, by descriptor number.
 pub struct DpClient {
@@ -30,6 +30,10 @@ pub struct DpClient {
 enum Slot {
     Unbound(c_int),
     Udp(UdpSocket),
+    /// A TCP socket before listen/connect: its family and the address bound.
+    Tcp(c_int, Option<SocketAddr>),
+    Listener(TcpListener),
+    Stream(TcpStream),
 }
 
 fn set_errno(e: c_int) -> c_int {
@@ -178,7 +182,8 @@ fn with<R>(c: *mut DpClient, f: impl FnOnce(&DpClient) -> R) -> Option<R> {
     (!c.is_null()).then(|| f(unsafe { &*c }))
 }
 
-/// A new socket (`AF_INET`/`AF_INET6`, `SOCK_DGRAM`): its number, or -1.
+/// A new socket (`AF_INET`/`AF_INET6`, `SOCK_DGRAM` or `SOCK_STREAM`): its number, or
+/// -1.
 ///
 /// # Safety
 /// `c` must come from [`dp_attach`].
@@ -187,15 +192,17 @@ pub unsafe extern "C" fn dp_socket(c: *mut DpClient, domain: c_int, ty: c_int) -
     if domain != libc::AF_INET && domain != libc::AF_INET6 {
         return set_errno(libc::EAFNOSUPPORT);
     }
-    if ty & 0xf != libc::SOCK_DGRAM {
-        return set_errno(libc::EPROTONOSUPPORT);
-    }
+    let slot = match ty & 0xf {
+        libc::SOCK_DGRAM => Slot::Unbound(domain),
+        libc::SOCK_STREAM => Slot::Tcp(domain, None),
+        _ => return set_errno(libc::EPROTONOSUPPORT),
+    };
     with(c, |c| {
         let mut s = c
             .sockets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        s.push(Some(Slot::Unbound(domain)));
+        s.push(Some(slot));
         (s.len() - 1) as c_int
     })
     .unwrap_or_else(|| set_errno(libc::EINVAL))
@@ -211,7 +218,18 @@ fn bind_slot(c: &DpClient, s: c_int, addr: Option<SocketAddr>) -> c_int {
     };
     let domain = match slot {
         Some(Slot::Unbound(d)) => *d,
-        Some(Slot::Udp(_)) => return set_errno(libc::EINVAL),
+        Some(Slot::Tcp(d, bound @ None)) => {
+            // TCP: the address waits for dp_listen.
+            return match addr {
+                Some(a) if a.is_ipv4() == (*d == libc::AF_INET) => {
+                    *bound = Some(a);
+                    0
+                }
+                Some(_) => set_errno(libc::EAFNOSUPPORT),
+                None => set_errno(libc::EINVAL),
+            };
+        }
+        Some(_) => return set_errno(libc::EINVAL),
         None => return set_errno(libc::EBADF),
     };
     let addr = addr.unwrap_or(if domain == libc::AF_INET {
@@ -381,6 +399,282 @@ pub unsafe extern "C" fn dp_close(c: *mut DpClient, s: c_int) -> c_int {
                 0
             }
             _ => set_errno(libc::EBADF),
+        }
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+/// Runs `f` on socket `s` taken out of the table (so a blocking call holds no lock),
+/// then puts it back.
+fn with_slot<R>(c: &DpClient, s: c_int, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+    let taken = {
+        let mut socks = c
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        usize::try_from(s)
+            .ok()
+            .and_then(|i| socks.get_mut(i))
+            .and_then(Option::take)
+    };
+    let mut slot = taken?;
+    let r = f(&mut slot);
+    let mut socks = c
+        .sockets
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(place) = usize::try_from(s).ok().and_then(|i| socks.get_mut(i)) {
+        *place = Some(slot);
+    }
+    Some(r)
+}
+
+/// Listens on the address a TCP socket was bound to.
+///
+/// # Safety
+/// `c` from [`dp_attach`].
+#[no_mangle]
+pub unsafe extern "C" fn dp_listen(c: *mut DpClient, s: c_int, _backlog: c_int) -> c_int {
+    with(c, |c| {
+        with_slot(c, s, |slot| match slot {
+            Slot::Tcp(_, Some(addr)) => match TcpListener::bind(&c.client, *addr) {
+                Ok(l) => {
+                    *slot = Slot::Listener(l);
+                    0
+                }
+                Err(e) => set_errno(io_errno(&e)),
+            },
+            Slot::Tcp(_, None) => set_errno(libc::EDESTADDRREQ),
+            _ => set_errno(libc::EOPNOTSUPP),
+        })
+        .unwrap_or_else(|| set_errno(libc::EBADF))
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+/// Waits for a connection on a listening socket: the new socket's number, its peer
+/// into `addr`/`len` if given.
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `addr`/`len` as for accept(2) or null.
+#[no_mangle]
+pub unsafe extern "C" fn dp_accept(
+    c: *mut DpClient,
+    s: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> c_int {
+    with(c, |c| {
+        let r = with_slot(c, s, |slot| match slot {
+            Slot::Listener(l) => l.accept().map_err(|e| io_errno(&e)),
+            _ => Err(libc::EINVAL),
+        });
+        match r {
+            None => set_errno(libc::EBADF),
+            Some(Err(e)) => set_errno(e),
+            Some(Ok((stream, peer))) => {
+                // SAFETY: per this function's contract.
+                unsafe { write_sockaddr(peer, addr, len) };
+                let mut socks = c
+                    .sockets
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                socks.push(Some(Slot::Stream(stream)));
+                (socks.len() - 1) as c_int
+            }
+        }
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+/// Connects a TCP socket to `addr` (waiting for the handshake).
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `addr` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn dp_connect(
+    c: *mut DpClient,
+    s: c_int,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> c_int {
+    // SAFETY: per this function's contract.
+    let Some(to) = (unsafe { read_sockaddr(addr, len) }) else {
+        return set_errno(libc::EINVAL);
+    };
+    with(c, |c| {
+        with_slot(c, s, |slot| match slot {
+            Slot::Tcp(d, _) if to.is_ipv4() != (*d == libc::AF_INET) => {
+                set_errno(libc::EAFNOSUPPORT)
+            }
+            Slot::Tcp(..) => match TcpStream::connect(&c.client, to) {
+                Ok(t) => {
+                    *slot = Slot::Stream(t);
+                    0
+                }
+                Err(e) => set_errno(io_errno(&e)),
+            },
+            Slot::Stream(_) => set_errno(libc::EISCONN),
+            _ => set_errno(libc::EOPNOTSUPP),
+        })
+        .unwrap_or_else(|| set_errno(libc::EBADF))
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+/// Writes up to `len` bytes on a connection; the bytes taken.
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `buf` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn dp_send(
+    c: *mut DpClient,
+    s: c_int,
+    buf: *const u8,
+    len: usize,
+    _flags: c_int,
+) -> isize {
+    if buf.is_null() && len > 0 {
+        return set_errno(libc::EFAULT) as isize;
+    }
+    // SAFETY: `buf` holds `len` readable bytes, per the contract.
+    let data = if len == 0 {
+        &[][..]
+    } else {
+        unsafe { std::slice::from_raw_parts(buf, len) }
+    };
+    with(c, |c| {
+        with_slot(c, s, |slot| match slot {
+            Slot::Stream(t) => match std::io::Write::write(t, data) {
+                Ok(n) => n as isize,
+                Err(e) => set_errno(io_errno(&e)) as isize,
+            },
+            _ => set_errno(libc::ENOTCONN) as isize,
+        })
+        .unwrap_or_else(|| set_errno(libc::EBADF) as isize)
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL) as isize)
+}
+
+/// Reads up to `len` bytes from a connection, waiting for some; 0 at the end of the
+/// stream.
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `buf` points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn dp_recv(
+    c: *mut DpClient,
+    s: c_int,
+    buf: *mut u8,
+    len: usize,
+    _flags: c_int,
+) -> isize {
+    if buf.is_null() && len > 0 {
+        return set_errno(libc::EFAULT) as isize;
+    }
+    let out = if len == 0 {
+        &mut [][..]
+    } else {
+        // SAFETY: `buf` holds `len` writable bytes, per the contract.
+        unsafe { std::slice::from_raw_parts_mut(buf, len) }
+    };
+    with(c, |c| {
+        with_slot(c, s, |slot| match slot {
+            Slot::Stream(t) => match std::io::Read::read(t, out) {
+                Ok(n) => n as isize,
+                Err(e) => set_errno(io_errno(&e)) as isize,
+            },
+            _ => set_errno(libc::ENOTCONN) as isize,
+        })
+        .unwrap_or_else(|| set_errno(libc::EBADF) as isize)
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL) as isize)
+}
+
+/// Shuts a connection down for writing (`SHUT_WR` or `SHUT_RDWR`: FIN after the
+/// queued bytes; `SHUT_RD` does nothing).
+///
+/// # Safety
+/// `c` from [`dp_attach`].
+#[no_mangle]
+pub unsafe extern "C" fn dp_shutdown(c: *mut DpClient, s: c_int, how: c_int) -> c_int {
+    with(c, |c| {
+        with_slot(c, s, |slot| match slot {
+            Slot::Stream(t) => {
+                if how == libc::SHUT_RD {
+                    return 0;
+                }
+                let r =
+                    std::io::Write::flush(t).and_then(|()| t.shutdown(std::net::Shutdown::Write));
+                match r {
+                    Ok(()) => 0,
+                    Err(e) => set_errno(io_errno(&e)),
+                }
+            }
+            _ => set_errno(libc::ENOTCONN),
+        })
+        .unwrap_or_else(|| set_errno(libc::EBADF))
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+/// The socket's local address into `addr`/`len`.
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `addr`/`len` as for getsockname(2).
+#[no_mangle]
+pub unsafe extern "C" fn dp_getsockname(
+    c: *mut DpClient,
+    s: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> c_int {
+    sockname(c, s, addr, len, false)
+}
+
+/// The connection's peer address into `addr`/`len`.
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `addr`/`len` as for getpeername(2).
+#[no_mangle]
+pub unsafe extern "C" fn dp_getpeername(
+    c: *mut DpClient,
+    s: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+) -> c_int {
+    sockname(c, s, addr, len, true)
+}
+
+fn sockname(
+    c: *mut DpClient,
+    s: c_int,
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+    peer: bool,
+) -> c_int {
+    with(c, |c| {
+        let socks = c
+            .sockets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let a = match (usize::try_from(s).ok().and_then(|i| socks.get(i)), peer) {
+            (Some(Some(Slot::Udp(u))), false) => u.local_addr().ok(),
+            (Some(Some(Slot::Listener(l))), false) => l.local_addr().ok(),
+            (Some(Some(Slot::Stream(t))), false) => t.local_addr().ok(),
+            (Some(Some(Slot::Stream(t))), true) => t.peer_addr().ok(),
+            (Some(Some(Slot::Tcp(_, a))), false) => *a,
+            (Some(Some(_)), true) => return set_errno(libc::ENOTCONN),
+            (Some(Some(_)), false) => None,
+            _ => return set_errno(libc::EBADF),
+        };
+        match a {
+            Some(a) => {
+                // SAFETY: per the public functions' contracts.
+                unsafe { write_sockaddr(a, addr, len) };
+                0
+            }
+            None => set_errno(libc::EINVAL),
         }
     })
     .unwrap_or_else(|| set_errno(libc::EINVAL))
