@@ -31,11 +31,16 @@ fn apps_path(t: &Topology) -> PathBuf {
 }
 
 fn start(t: &Topology, max_sockets: u32) -> (Router, PathBuf, TempFile) {
-    start_with(t, max_sockets, "")
+    start_with(t, "afpacket", max_sockets, "")
 }
 
-/// [`start`] with extra TOML tables.
-fn start_with(t: &Topology, max_sockets: u32, extra: &str) -> (Router, PathBuf, TempFile) {
+/// [`start`] on `driver` (a TAP topology for "tap") with extra TOML tables.
+fn start_with(
+    t: &Topology,
+    driver: &str,
+    max_sockets: u32,
+    extra: &str,
+) -> (Router, PathBuf, TempFile) {
     let apps = apps_path(t);
     // Removed by the router on a clean stop; by this guard when a test ends otherwise.
     let _ = std::fs::remove_file(&apps);
@@ -44,8 +49,11 @@ fn start_with(t: &Topology, max_sockets: u32, extra: &str) -> (Router, PathBuf, 
         "\n[sockets]\npath = {:?}\nmax-sockets = {max_sockets}\n{extra}",
         apps.display().to_string()
     );
-    let toml = router_toml_with("afpacket", "", &tables).replace("cores = [0]", "cores = [0, 1]");
-    let mut router = Router::start_with(&t.r, "afpacket", &toml);
+    let toml = router_toml_with(driver, "", &tables).replace("cores = [0]", "cores = [0, 1]");
+    let mut router = Router::start_with(&t.r, driver, &toml);
+    if driver == "tap" {
+        t.attach_taps();
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     // Ready when it accepts (a file left by an earlier run under a reused name does not).
     while UnixStream::connect(&apps).is_err() {
@@ -469,19 +477,34 @@ fn applications_use_tcp_through_shared_memory() {
 }
 
 /// `dp-httpd` (an application on our TCP) serves a 50 MB file that Linux `curl` on h1
-/// downloads from the router's own stack; the bytes match.
+/// downloads from the router's own stack, on AF_PACKET, AF_XDP and TAP; the bytes
+/// match.
 #[test]
-fn curl_downloads_from_an_http_server_on_our_tcp() {
+fn curl_downloads_from_an_http_server_on_our_tcp_afpacket() {
+    curl_downloads("afpacket");
+}
+
+#[test]
+fn curl_downloads_from_an_http_server_on_our_tcp_afxdp() {
+    curl_downloads("afxdp");
+}
+
+#[test]
+fn curl_downloads_from_an_http_server_on_our_tcp_tap() {
+    curl_downloads("tap");
+}
+
+fn curl_downloads(driver: &str) {
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
     }
     require_tool("curl");
-    let t = Topology::new(false);
+    let t = Topology::new(driver == "tap");
     let pcap = std::env::temp_dir().join(format!("{}-r-h1.pcap", t.r.name()));
     let _pcap = TempFile(pcap.clone());
     let capture = format!("\n[capture]\nr-h1 = {:?}\n", pcap.display().to_string());
-    let (mut router, apps, _guard) = start_with(&t, 64, &capture);
+    let (mut router, apps, _guard) = start_with(&t, driver, 64, &capture);
     let dir = std::env::temp_dir().join(format!("{}-www", t.r.name()));
     std::fs::create_dir_all(&dir).unwrap();
     struct Dir(PathBuf);
@@ -675,5 +698,58 @@ fn a_poller_reports_readiness_of_many_sockets() {
     conn.write_all(&got).unwrap();
     conn.flush().unwrap();
     assert_eq!(&h1.join().unwrap(), b"hello");
+    router.assert_running();
+}
+
+/// `dp-bulk send` (an application) to a Linux receiver on h2: it reports a rate, and
+/// the receiver got exactly the bytes it reports sent.
+#[test]
+fn dp_bulk_sends_to_a_linux_receiver_and_reports_its_rate() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Topology::new(false);
+    let (mut router, apps, _guard) = start(&t, 64);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = in_ns(&t.h2, move || {
+        let l = std::net::TcpListener::bind("203.0.113.2:5001").unwrap();
+        tx.send(()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break total;
+            }
+            total += n as u64;
+        }
+    });
+    rx.recv().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dp-bulk"))
+        .arg("--attach")
+        .arg(&apps)
+        .args(["send", "203.0.113.2:5001", "--seconds", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: u64 = text
+        .strip_prefix("sent ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {text:?}"));
+    assert!(text.contains("Gbit/s"), "{text}");
+    assert!(sent > 0);
+    assert_eq!(
+        receiver.join().unwrap(),
+        sent,
+        "the receiver got every byte sent"
+    );
     router.assert_running();
 }

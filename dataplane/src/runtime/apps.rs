@@ -651,6 +651,52 @@ impl AppConn {
         }
     }
 
+    /// The application is gone: runs what it queued before it went (a close must not
+    /// turn into a reset because the departure was noticed first), lets connections it
+    /// closed or shut down finish with FIN, and resets the rest.
+    pub fn depart(&mut self, stack: &mut Stack, now: stack::Instant) {
+        if !self.broken {
+            let region = self.region.clone();
+            if let Some(req) = region.requests(self.shard) {
+                for _ in 0..ENTRIES {
+                    match req.pop(&mut self.req) {
+                        Ok(true) => {
+                            // Nobody reads the answers any more.
+                            let _ = self.execute(stack, now);
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+        for id in 0..self.sockets.len() {
+            let Some(Sock::Conn(c)) = self.sockets[id].as_mut() else {
+                continue;
+            };
+            if !(c.closing || c.shutdown) {
+                continue;
+            }
+            while !c.pending.is_empty() {
+                let (front, _) = c.pending.as_slices();
+                match stack.tcp_send(now, c.h, front) {
+                    Ok(n) if n > 0 => {
+                        c.pending.drain(..n);
+                    }
+                    _ => break,
+                }
+            }
+            if c.pending.is_empty() {
+                if !c.shut_done {
+                    let _ = stack.tcp_shutdown(now, c.h);
+                }
+                let _ = stack.tcp_close(now, c.h);
+                self.sockets[id] = None;
+                self.open -= 1;
+            }
+        }
+        self.close_all(stack, now);
+    }
+
     /// Closes every socket of the application (it detached or died).
     pub fn close_all(&mut self, stack: &mut Stack, now: stack::Instant) {
         for s in self.sockets.drain(..).flatten() {

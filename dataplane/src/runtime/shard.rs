@@ -322,9 +322,10 @@ impl Shard {
 
     /// Detaches application `id`: its sockets close.
     pub fn detach_app(&mut self, id: u64) {
+        let now = self.clock.now();
         for app in &mut self.apps {
             if app.id == id {
-                app.close_all(&mut self.stack, self.clock.now());
+                app.depart(&mut self.stack, now);
             }
         }
         self.apps.retain(|a| a.id != id);
