@@ -1,0 +1,424 @@
+//! The laboratory's behaviour: resolution and forwarding across chains, ICMP errors from
+//! the right hop, link failures, impairments at their configured rates, the step budget.
+//! Every test is deterministic (fixed seeds) and asserts no wall-clock timing.
+
+use std::net::IpAddr;
+
+use sim::scenarios::{chain, Chain};
+use sim::{Action, AppConfig, LinkConfig, Loss, NodeKind, PingConfig, Sim, SimError, Summary};
+use stack::neighbor::NeighborState;
+use stack::stack::IcmpErrorKind;
+use stack::{DropReason, Duration, Event, Instant};
+
+fn ping(dst: IpAddr, start_ms: u64, interval_ms: u64, count: u64) -> AppConfig {
+    AppConfig::Ping(PingConfig {
+        dst,
+        start: Instant::from_millis(start_ms),
+        interval: Duration::from_millis(interval_ms),
+        count: Some(count),
+        size: 56,
+        ttl: None,
+    })
+}
+
+fn ping_ttl(dst: IpAddr, start_ms: u64, ttl: u8) -> AppConfig {
+    AppConfig::Ping(PingConfig {
+        dst,
+        start: Instant::from_millis(start_ms),
+        interval: Duration::from_secs(1),
+        count: Some(1),
+        size: 32,
+        ttl: Some(ttl),
+    })
+}
+
+fn fast() -> LinkConfig {
+    LinkConfig {
+        bandwidth_bps: 100_000_000,
+        delay: Duration::from_millis(1),
+        ..LinkConfig::default()
+    }
+}
+
+#[test]
+fn arp_and_ndp_resolve_across_a_chain_of_five_routers() {
+    let mut sim = Sim::new(7);
+    let c = chain(&mut sim, 5, &fast()).unwrap();
+    let v4 = sim
+        .add_app(c.h1, "v4", ping(Chain::v4(5, true), 0, 100, 5))
+        .unwrap();
+    let v6 = sim
+        .add_app(c.h1, "v6", ping(Chain::v6(5, true), 0, 100, 5))
+        .unwrap();
+    sim.run_until(Instant::from_secs(2)).unwrap();
+    for app in [v4, v6] {
+        let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+        assert_eq!(s.sent, 5, "{s:?}");
+        assert_eq!(s.received, 5, "{s:?}");
+        // Six links of 1 ms each way; the first RTT includes resolution at every hop.
+        assert!(s.rtt.min >= Duration::from_millis(12), "{s:?}");
+    }
+    // Every router learned both neighbors for both families.
+    for &r in &c.routers {
+        let stack = sim.stack(r).unwrap();
+        // Resolved: the MAC is known (reachable, or stale/delay when learned from the
+        // other side's solicitation and then used).
+        let reachable: Vec<_> = stack
+            .neighbors()
+            .filter(|n| !matches!(n.state, NeighborState::Incomplete | NeighborState::Failed))
+            .collect();
+        let v4n = reachable.iter().filter(|n| n.addr.is_ipv4()).count();
+        let v6n = reachable.iter().filter(|n| n.addr.is_ipv6()).count();
+        let all: Vec<_> = stack.neighbors().collect();
+        assert_eq!((v4n, v6n), (2, 2), "{all:?}");
+    }
+    assert!(Summary::of(&sim).render().contains("v4"));
+}
+
+#[test]
+fn ttl_expiry_is_reported_by_the_right_hop() {
+    let mut sim = Sim::new(3);
+    let c = chain(&mut sim, 5, &fast()).unwrap();
+    let mut apps = Vec::new();
+    for ttl in 1..=6u8 {
+        let start = 1000 * u64::from(ttl);
+        apps.push((
+            ttl,
+            sim.add_app(c.h1, "t4", ping_ttl(Chain::v4(5, true), start, ttl))
+                .unwrap(),
+            sim.add_app(c.h1, "t6", ping_ttl(Chain::v6(5, true), start, ttl))
+                .unwrap(),
+        ));
+    }
+    sim.run_until(Instant::from_secs(10)).unwrap();
+    for (ttl, a4, a6) in apps {
+        for (app, v6) in [(a4, false), (a6, true)] {
+            let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+            if ttl <= 5 {
+                // Router k answers from its address on the link towards h1 (link k-1).
+                let k = usize::from(ttl);
+                let hop = if v6 {
+                    Chain::v6(k - 1, true)
+                } else {
+                    Chain::v4(k - 1, true)
+                };
+                assert_eq!(s.errors, 1, "ttl {ttl} v6 {v6}: {s:?}");
+                let e = s.error_log[0];
+                assert_eq!(e.kind, IcmpErrorKind::TimeExceeded, "ttl {ttl}: {e:?}");
+                assert_eq!(e.from, hop, "ttl {ttl} v6 {v6}");
+                assert_eq!(s.received, 0);
+            } else {
+                assert_eq!(s.received, 1, "ttl {ttl} v6 {v6}: {s:?}");
+                assert_eq!(s.errors, 0);
+            }
+        }
+    }
+    // The expiries were counted at the routers.
+    for &r in &c.routers {
+        assert_eq!(sim.stack(r).unwrap().drops(DropReason::TtlExpired), 2);
+    }
+}
+
+#[test]
+fn link_down_fails_pings_with_unreachable_and_link_up_recovers() {
+    let mut sim = Sim::new(11);
+    let c = chain(&mut sim, 2, &fast()).unwrap();
+    sim.record_events(c.h1);
+    let app = sim
+        .add_app(c.h1, "p", ping(Chain::v4(2, true), 0, 1000, 200))
+        .unwrap();
+    let last = c.links[2]; // r2 — h2
+    sim.schedule(Instant::from_secs(10), Action::LinkDown(last), "cut");
+    sim.schedule(Instant::from_secs(100), Action::LinkUp(last), "repair");
+    sim.run_until(Instant::from_secs(205)).unwrap();
+    let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+    assert_eq!(s.sent, 200);
+    // Lost while down: no reply.
+    assert!(s.received < 200 - 60, "{s:?}");
+    // r2 gave up resolving h2 and said so (ICMP host unreachable, code 1).
+    let r2_addr = Chain::v4(1, true);
+    assert!(
+        s.error_log
+            .iter()
+            .any(|e| e.kind == IcmpErrorKind::Unreachable(1) && e.from == r2_addr),
+        "{s:?}"
+    );
+    // Before the cut and after the repair, replies.
+    let replied: Vec<u16> = sim
+        .events(c.h1)
+        .iter()
+        .filter_map(|e| match e {
+            Event::EchoReply { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert!(replied.contains(&5));
+    assert!(
+        !replied.iter().any(|&q| (20..95).contains(&q)),
+        "{replied:?}"
+    );
+    assert!(
+        replied.contains(&150) && replied.contains(&200),
+        "{replied:?}"
+    );
+    let stats = sim.link_stats(last).unwrap();
+    assert!(stats[0].down_drops + stats[1].down_drops > 0);
+}
+
+#[test]
+fn random_loss_meets_its_rate_within_binomial_bounds() {
+    let mut sim = Sim::new(2024);
+    let h1 = sim.add_node("h1", NodeKind::Host).unwrap();
+    let h2 = sim.add_node("h2", NodeKind::Host).unwrap();
+    let link = sim
+        .connect(
+            h1,
+            &["192.0.2.1/24".parse().unwrap()],
+            h2,
+            &["192.0.2.2/24".parse().unwrap()],
+            LinkConfig {
+                loss: Loss::Random(0.05),
+                ..fast()
+            },
+        )
+        .unwrap();
+    let app = sim
+        .add_app(h1, "p", ping("192.0.2.2".parse().unwrap(), 0, 1, 10_000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(15)).unwrap();
+    for d in sim.link_stats(link).unwrap() {
+        let n = d.transmitted as f64;
+        let p = 0.05;
+        let sigma = (n * p * (1.0 - p)).sqrt();
+        assert!(n > 9_000.0, "{d:?}");
+        // Five standard deviations: a correct model fails this about once in 1.7 million.
+        assert!(
+            (d.lost as f64 - n * p).abs() <= 5.0 * sigma,
+            "lost {} of {n}, expected {} ± {}",
+            d.lost,
+            n * p,
+            5.0 * sigma
+        );
+    }
+    let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+    // A round trip survives with 0.95², less what ARP retries cost.
+    let ok = s.received as f64 / s.sent as f64;
+    assert!((ok - 0.9025).abs() < 0.02, "{s:?}");
+}
+
+#[test]
+fn gilbert_elliott_loss_is_bursty_at_its_mean_rate() {
+    let mut sim = Sim::new(99);
+    let h1 = sim.add_node("h1", NodeKind::Host).unwrap();
+    let h2 = sim.add_node("h2", NodeKind::Host).unwrap();
+    let ge = Loss::GilbertElliott {
+        p_gb: 0.01,
+        p_bg: 0.19,
+        loss_good: 0.0,
+        loss_bad: 1.0,
+    };
+    let link = sim
+        .connect(
+            h1,
+            &["192.0.2.1/24".parse().unwrap()],
+            h2,
+            &["192.0.2.2/24".parse().unwrap()],
+            LinkConfig { loss: ge, ..fast() },
+        )
+        .unwrap();
+    sim.record_link(link);
+    sim.add_app(h1, "p", ping("192.0.2.2".parse().unwrap(), 0, 1, 20_000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(25)).unwrap();
+    let d = sim.link_stats(link).unwrap()[0];
+    let rate = d.lost as f64 / d.transmitted as f64;
+    assert!((rate - ge.mean_rate()).abs() < 0.015, "{rate} {d:?}");
+    // Bursts: requests arrive in runs; the gaps between delivered sequence numbers
+    // average about 1 / p_bg ≈ 5 lost in a row, far above independent loss (≈ 1.05).
+    let seqs: Vec<u16> = sim
+        .captured(link)
+        .iter()
+        .filter(|f| f.dir == 0 && f.data.len() > 40 && f.data[23] == 1 && f.data[34] == 8)
+        .map(|f| u16::from_be_bytes([f.data[40], f.data[41]]))
+        .collect();
+    let gaps: Vec<u16> = seqs
+        .windows(2)
+        .map(|w| w[1].wrapping_sub(w[0]) - 1)
+        .filter(|&g| g > 0)
+        .collect();
+    let mean_gap = gaps.iter().map(|&g| f64::from(g)).sum::<f64>() / gaps.len() as f64;
+    assert!(mean_gap > 3.0, "mean burst {mean_gap}");
+}
+
+#[test]
+fn corruption_is_caught_by_checksums_and_counted() {
+    let mut sim = Sim::new(5);
+    let h1 = sim.add_node("h1", NodeKind::Host).unwrap();
+    let h2 = sim.add_node("h2", NodeKind::Host).unwrap();
+    let link = sim
+        .connect(
+            h1,
+            &[
+                "192.0.2.1/24".parse().unwrap(),
+                "2001:db8::1/64".parse().unwrap(),
+            ],
+            h2,
+            &[
+                "192.0.2.2/24".parse().unwrap(),
+                "2001:db8::2/64".parse().unwrap(),
+            ],
+            LinkConfig {
+                corrupt: 0.1,
+                ..fast()
+            },
+        )
+        .unwrap();
+    let a4 = sim
+        .add_app(h1, "p4", ping("192.0.2.2".parse().unwrap(), 0, 1, 2000))
+        .unwrap();
+    let a6 = sim
+        .add_app(h1, "p6", ping("2001:db8::2".parse().unwrap(), 0, 1, 2000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(5)).unwrap();
+    let [ab, ba] = sim.link_stats(link).unwrap();
+    let corrupted = ab.corrupted + ba.corrupted;
+    assert!(corrupted > 500, "{ab:?} {ba:?}");
+    let drops: u64 = [h1, h2]
+        .iter()
+        .map(|&n| sim.stack(n).unwrap().counters().total_drops())
+        .sum();
+    // Every corrupted frame was dropped, none accepted.
+    assert_eq!(drops, corrupted);
+    let checksum: u64 = [h1, h2]
+        .iter()
+        .map(|&n| {
+            let s = sim.stack(n).unwrap();
+            s.drops(DropReason::Ipv4BadChecksum) + s.drops(DropReason::IcmpMalformed)
+        })
+        .sum();
+    let all: Vec<_> = [h1, h2]
+        .iter()
+        .flat_map(|&n| {
+            sim.stack(n)
+                .unwrap()
+                .counters()
+                .nonzero_drops()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Most flips break a checksum; the rest break a field that is checked before it (a
+    // length or version in the IPv4 header, an IPv6 destination that is no longer ours).
+    assert!(
+        checksum * 10 >= corrupted * 8,
+        "{checksum} of {corrupted}: {all:?}"
+    );
+    for (reason, _) in &all {
+        assert!(
+            matches!(
+                reason,
+                DropReason::Ipv4BadChecksum
+                    | DropReason::IcmpMalformed
+                    | DropReason::Ipv4Truncated
+                    | DropReason::Ipv4BadVersion
+                    | DropReason::Ipv4BadHeaderLen
+                    | DropReason::Ipv6Truncated
+                    | DropReason::Ipv6MartianSource
+                    | DropReason::Ipv6MartianDestination
+                    | DropReason::NotForwarding
+            ),
+            "{all:?}"
+        );
+    }
+    for app in [a4, a6] {
+        let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+        assert_eq!(s.received + s.lost(), s.sent);
+        assert!(s.lost() > 0);
+    }
+}
+
+#[test]
+fn duplication_and_reordering_show_up_at_the_application() {
+    let mut sim = Sim::new(8);
+    let h1 = sim.add_node("h1", NodeKind::Host).unwrap();
+    let h2 = sim.add_node("h2", NodeKind::Host).unwrap();
+    let link = sim
+        .connect(
+            h1,
+            &["192.0.2.1/24".parse().unwrap()],
+            h2,
+            &["192.0.2.2/24".parse().unwrap()],
+            LinkConfig {
+                duplicate: 0.05,
+                reorder: 0.05,
+                reorder_delay: Duration::from_millis(3),
+                ..fast()
+            },
+        )
+        .unwrap();
+    let app = sim
+        .add_app(h1, "p", ping("192.0.2.2".parse().unwrap(), 0, 1, 1000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(3)).unwrap();
+    let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+    assert_eq!(s.received, 1000, "{s:?}");
+    assert!(s.duplicates > 50, "{s:?}");
+    assert!(s.rtt.max >= Duration::from_millis(5), "{s:?}");
+    let [ab, ba] = sim.link_stats(link).unwrap();
+    assert!(ab.reordered > 0 && ba.duplicated > 0);
+}
+
+#[test]
+fn a_run_that_never_converges_hits_the_step_budget() {
+    let mut sim = Sim::new(1);
+    let c = chain(&mut sim, 1, &fast()).unwrap();
+    sim.add_app(
+        c.h1,
+        "forever",
+        AppConfig::Ping(PingConfig {
+            dst: Chain::v4(1, true),
+            start: Instant::ZERO,
+            interval: Duration::from_millis(10),
+            count: None,
+            size: 56,
+            ttl: None,
+        }),
+    )
+    .unwrap();
+    sim.set_step_budget(50_000);
+    let err = sim.run_until_idle().unwrap_err();
+    match &err {
+        SimError::StepBudget {
+            budget,
+            processed,
+            queued,
+            at,
+        } => {
+            assert_eq!((*budget, *processed), (50_000, 50_000));
+            assert!(*queued > 0);
+            assert!(*at > Instant::from_secs(1));
+        }
+        other => panic!("{other}"),
+    }
+    let msg = err.to_string();
+    assert!(
+        msg.contains("step budget of 50000 events exhausted"),
+        "{msg}"
+    );
+    assert!(msg.contains("50000 events processed"), "{msg}");
+    assert!(msg.contains("events queued"), "{msg}");
+}
+
+#[test]
+fn a_finite_run_goes_idle() {
+    let mut sim = Sim::new(1);
+    let c = chain(&mut sim, 2, &fast()).unwrap();
+    let app = sim
+        .add_app(c.h1, "p", ping(Chain::v6(2, true), 0, 10, 10))
+        .unwrap();
+    sim.run_until_idle().unwrap();
+    assert_eq!(sim.queued(), 0);
+    assert_eq!(
+        sim.app(app).unwrap().as_ping().unwrap().stats().received,
+        10
+    );
+}
