@@ -6,8 +6,12 @@ set -euo pipefail
 # Debian packages the build and tests need: a C compiler and make for mimalloc's and
 # libxdp's C sources (cc crate), pkg-config; clang, m4, libelf-dev, zlib1g-dev and
 # libbpf-dev for the XDP program (bpf/build.rs) and libbpf/libxdp; iproute2 and ethtool
-# for the tests that build network namespaces.
-PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2 ethtool)
+# for the tests that build network namespaces; iputils-ping, iputils-tracepath and iperf3
+# for the real Linux tools the end-to-end tests and scripts/topology.sh run across the
+# router (iperf3's debconf question, whether to start a daemon, is left at its default
+# "no" by the noninteractive frontend).
+PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2 ethtool
+    iputils-ping iputils-tracepath iperf3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -115,6 +115,7 @@ fn on_each_shard<T: Send + 'static>(
         if link.commands.push(cmd).is_err() {
             return Err(format!("shard {i} is not taking commands (queue full)"));
         }
+        link.notify();
     }
     drop(tx);
     let deadline = Instant::now() + TIMEOUT;

@@ -12,537 +12,27 @@
 //! unreachable from the router for a prefix it declares unreachable and ICMP time
 //! exceeded for a TTL / hop limit of 1 (a traceroute's first probe), both seen by h1's
 //! socket; 4 MiB over TCP from h1 to h2, intact; exit status 0 on SIGTERM with per-port
-//! counters that match the traffic; no XDP program left on the router's ports. And the
-//! startup errors: a missing interface, missing privileges (root with no capabilities)
-//! and a worker core the machine lacks each give one line and exit status 1.
+//! counters that match the traffic; no XDP program left on the router's ports. On a
+//! router of its own per driver, the kernel's own tools from h1: `ping` over IPv4 and
+//! IPv6 (every echo answered, TTL / hop limit 63), `tracepath` over both (the router's
+//! h1-side address as hop 1, h2 reached at hop 2) and an `iperf3` TCP transfer to h2
+//! for 2 s (the data arrived and crossed the router). And the startup errors: a missing
+//! interface, missing privileges (root with no capabilities) and a worker core the
+//! machine lacks each give one line and exit status 1.
 //!
 //! Each test makes its namespaces with unique names and removes them by a Drop guard,
-//! also when it fails. Without root the tests that need it say so and pass.
-#![allow(unsafe_code)] // setns(2) into the host namespaces, setsockopt(2) for IP_RECVERR
+//! also when it fails. Without root the tests that need it say so and pass. The
+//! namespaces, the topology, the router process and the probes are in `common/`, shared
+//! with other tests that run `dataplane` between Linux hosts.
 
-use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+mod common;
+
+use common::*;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-/// Runs a command; panics with its output when it fails.
-fn sh(prog: &str, args: &[&str]) -> String {
-    let out = Command::new(prog)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {prog}: {e}"));
-    assert!(
-        out.status.success(),
-        "{prog} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace that lives as long as this value.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(role: &str) -> Netns {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("dpe2e-{}-{n}-{role}", std::process::id());
-        sh("ip", &["netns", "add", &name]);
-        let ns = Netns { name };
-        ns.ip("link set lo up");
-        ns
-    }
-
-    /// `ip -n NAME <args>` (split on spaces).
-    fn ip(&self, args: &str) -> String {
-        let mut v = vec!["-n", self.name.as_str()];
-        v.extend(args.split_whitespace());
-        sh("ip", &v)
-    }
-
-    /// `ip netns exec NAME <args>`.
-    fn exec(&self, args: &[&str]) -> String {
-        let mut v = vec!["netns", "exec", self.name.as_str()];
-        v.extend(args);
-        sh("ip", &v)
-    }
-
-    /// Moves the calling thread into this namespace.
-    fn enter(&self) {
-        let path = format!("/var/run/netns/{}", self.name);
-        let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        // SAFETY: setns(2) on a descriptor that stays open for the call; it changes
-        // only the calling thread's network namespace.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
-    }
-
-    /// Waits up to 5 s until `dev` is operationally up.
-    fn wait_up(&self, dev: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let out = self.ip(&format!("-br link show dev {dev}"));
-            if out.split_whitespace().nth(1) == Some("UP") {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{dev} not up after 5 s: {out}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Netns {
-    /// Waits up to 5 s until `dev` is up, or `UNKNOWN` with the carrier on (TAP).
-    fn wait_up_or_unknown(&self, dev: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let out = self.ip(&format!("-br link show dev {dev}"));
-            let state = out.split_whitespace().nth(1);
-            if state == Some("UP") || (state == Some("UNKNOWN") && out.contains("LOWER_UP")) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{dev} not up after 5 s: {out}");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-/// h1, r, h2 wired and addressed; the router's ports are `r-h1` and `r-h2`.
-struct Topology {
-    h1: Netns,
-    r: Netns,
-    h2: Netns,
-}
-
-impl Topology {
-    /// With `tap`, the router's ports are TAP devices that `dataplane` makes; the veths
-    /// then end in r as `v-h1`/`v-h2`, each in a bridge (`b-h1`/`b-h2`) that
-    /// [`Topology::attach_taps`] joins the TAP device to once it exists.
-    fn new(tap: bool) -> Topology {
-        let (h1, r, h2) = (Netns::new("h1"), Netns::new("r"), Netns::new("h2"));
-        for (h, port, v4, v6, gw4, gw6) in [
-            (
-                &h1,
-                "r-h1",
-                "198.51.100.2/24",
-                "2001:db8:1::2/64",
-                "198.51.100.1",
-                "2001:db8:1::1",
-            ),
-            (
-                &h2,
-                "r-h2",
-                "203.0.113.2/24",
-                "2001:db8:2::2/64",
-                "203.0.113.1",
-                "2001:db8:2::1",
-            ),
-        ] {
-            let port = if tap {
-                port.replacen("r-", "v-", 1)
-            } else {
-                port.to_string()
-            };
-            r.ip(&format!(
-                "link add {port} type veth peer name veth0 netns {}",
-                h.name
-            ));
-            if tap {
-                let br = port.replacen("v-", "b-", 1);
-                r.ip(&format!("link add {br} type bridge"));
-                r.ip(&format!("link set {br} addrgenmode none"));
-                r.ip(&format!("link set {port} master {br}"));
-                r.ip(&format!("link set {br} up"));
-            }
-            r.ip(&format!("link set {port} addrgenmode none"));
-            r.ip(&format!("link set {port} up"));
-            h.ip(&format!("addr add {v4} dev veth0"));
-            h.ip(&format!("addr add {v6} dev veth0 nodad"));
-            h.ip("link set veth0 up");
-            h.ip(&format!("route add default via {gw4}"));
-            h.ip(&format!("-6 route add default via {gw6}"));
-            // The veth would hand us frames with partial checksums (TX offload).
-            h.exec(&["ethtool", "-K", "veth0", "tx", "off"]);
-        }
-        let ports = if tap {
-            ["v-h1", "v-h2"]
-        } else {
-            ["r-h1", "r-h2"]
-        };
-        for port in ports {
-            r.exec(&["ethtool", "-K", port, "tx", "off"]);
-            r.wait_up(port);
-        }
-        h1.wait_up("veth0");
-        h2.wait_up("veth0");
-        Topology { h1, r, h2 }
-    }
-
-    /// Waits (up to 5 s) for the router's TAP devices and puts each in its bridge, up.
-    fn attach_taps(&self) {
-        for (tap, br) in [("r-h1", "b-h1"), ("r-h2", "b-h2")] {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !self.ip_ok(&format!("link show dev {tap}")) {
-                assert!(
-                    Instant::now() < deadline,
-                    "{tap} not made by dataplane in 5 s"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            self.r.ip(&format!("link set {tap} addrgenmode none"));
-            self.r.ip(&format!("link set {tap} master {br}"));
-            self.r.ip(&format!("link set {tap} up"));
-            self.r.wait_up_or_unknown(tap);
-            self.r.wait_up(br);
-        }
-    }
-
-    /// Whether `ip -n R <args>` succeeds.
-    fn ip_ok(&self, args: &str) -> bool {
-        Command::new("ip")
-            .args(["-n", &self.r.name])
-            .args(args.split_whitespace())
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-}
-
-/// Routes that make the router answer with ICMP destination unreachable.
-const UNREACHABLE: &str = "[[routes]]\nprefix = \"10.0.0.0/8\"\nunreachable = true\n\n[[routes]]\nprefix = \"2001:db8:99::/48\"\nunreachable = true\n\n";
-
-/// The router's configuration for `driver`.
-fn router_toml(driver: &str) -> String {
-    let steering = if driver == "afxdp" {
-        "steering = \"all\"\n"
-    } else {
-        ""
-    };
-    let port = |name: &str, v4: &str, v6: &str| {
-        format!(
-            "[[ports]]\nname = \"{name}\"\ndriver = \"{driver}\"\n{steering}ipv4 = [\"{v4}\"]\nipv6 = [\"{v6}\"]\n\n"
-        )
-    };
-    format!(
-        "name = \"router\"\nforwarding = true\n\n{}{}{UNREACHABLE}[workers]\ncores = [0]\nidle = \"poll-then-sleep\"\nempty-polls = 100\n",
-        port("r-h1", "198.51.100.1/24", "2001:db8:1::1/64"),
-        port("r-h2", "203.0.113.1/24", "2001:db8:2::1/64"),
-    )
-}
-
-/// `dataplane run` inside the router namespace; killed if still running when dropped.
-struct Router {
-    child: Option<Child>,
-    _config: TempFile,
-}
-
-struct TempFile(std::path::PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-impl Router {
-    fn start(r: &Netns, driver: &str) -> Router {
-        Router::start_with(r, driver, &router_toml(driver))
-    }
-
-    /// Starts it on the configuration `toml`.
-    fn start_with(r: &Netns, driver: &str, toml: &str) -> Router {
-        let path = std::env::temp_dir().join(format!("{}-{driver}.toml", r.name));
-        // Each router its own control socket: tests run side by side.
-        let sock = std::env::temp_dir().join(format!("{}-{driver}.sock", r.name));
-        let toml = format!("control-socket = {:?}\n{toml}", sock.display().to_string());
-        std::fs::write(&path, toml).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &r.name])
-            .arg(env!("CARGO_BIN_EXE_dataplane"))
-            .args(["run", "--config"])
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start dataplane run");
-        Router {
-            child: Some(child),
-            _config: TempFile(path),
-        }
-    }
-
-    /// Panics with the router's stderr if it has already exited.
-    fn assert_running(&mut self) {
-        let child = self.child.as_mut().unwrap();
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("dataplane run exited early ({status}): {err}");
-        }
-    }
-
-    /// SIGTERM, then the exit status, stdout and stderr (within 10 s).
-    fn stop(&mut self) -> (std::process::ExitStatus, String, String) {
-        let mut child = self.child.take().unwrap();
-        sh("kill", &["-TERM", &child.id().to_string()]);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("dataplane run did not stop within 10 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let (mut out, mut err) = (String::new(), String::new());
-        let _ = child.stdout.take().unwrap().read_to_string(&mut out);
-        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-        (status, out, err)
-    }
-}
-
-impl Drop for Router {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// A UDP echo server in `ns` on `addr` until `stop`.
-fn echo_server(ns: &Netns, addr: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let path = format!("/var/run/netns/{}", ns.name);
-    let ns = Netns {
-        name: ns.name.clone(),
-    };
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let h = std::thread::spawn(move || {
-        ns.enter();
-        // Not ours to delete: the topology owns the namespace.
-        std::mem::forget(ns);
-        let sock = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr} in {path}: {e}"));
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        ready_tx.send(()).unwrap();
-        let mut buf = [0u8; 2048];
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                let _ = sock.send_to(&buf[..n], from);
-            }
-        }
-    });
-    ready_rx.recv().expect("echo server started");
-    h
-}
-
-/// From inside `ns`, sends `count` datagrams to `to` one at a time and waits for each
-/// echo (retrying a lost one, up to 10 s in all); returns how many came back intact.
-fn echo_client(ns: &Netns, to: SocketAddr, count: u32) -> u32 {
-    let ns = Netns {
-        name: ns.name.clone(),
-    };
-    std::thread::spawn(move || {
-        ns.enter();
-        std::mem::forget(ns);
-        let bind: SocketAddr = if to.is_ipv4() {
-            "0.0.0.0:0".parse().unwrap()
-        } else {
-            "[::]:0".parse().unwrap()
-        };
-        let sock = UdpSocket::bind(bind).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut ok = 0;
-        let mut buf = [0u8; 2048];
-        for i in 0..count {
-            let msg = format!("datagram {i} to {to}: {}", "x".repeat(i as usize * 10));
-            // Sent again only after a timeout; a late echo of an earlier datagram is
-            // skipped, not answered with a resend (which would double the traffic).
-            'send: while Instant::now() < deadline {
-                sock.send_to(msg.as_bytes(), to).unwrap();
-                while let Ok((n, from)) = sock.recv_from(&mut buf) {
-                    if from == to && &buf[..n] == msg.as_bytes() {
-                        ok += 1;
-                        break 'send;
-                    }
-                }
-            }
-        }
-        ok
-    })
-    .join()
-    .unwrap()
-}
-
-/// From inside `ns`, sends to `to` on a connected UDP socket, with the TTL / hop limit
-/// `hops` when given, until an ICMP error from the router (destination unreachable, or
-/// time exceeded) comes back as the socket's error; returns that errno, or `None` after
-/// 5 s.
-fn icmp_error(ns: &Netns, to: SocketAddr, hops: Option<u32>) -> Option<i32> {
-    let ns = Netns {
-        name: ns.name.clone(),
-    };
-    std::thread::spawn(move || {
-        ns.enter();
-        std::mem::forget(ns);
-        let bind: SocketAddr = if to.is_ipv4() {
-            "0.0.0.0:0".parse().unwrap()
-        } else {
-            "[::]:0".parse().unwrap()
-        };
-        let sock = UdpSocket::bind(bind).unwrap();
-        // Linux reports ICMP net/host unreachable (non-fatal in RFC 1122 §4.2.3.9's
-        // sense) to a UDP socket only with IP_RECVERR / IPV6_RECVERR.
-        if to.is_ipv4() {
-            setsockopt_int(&sock, libc::IPPROTO_IP, libc::IP_RECVERR, 1);
-        } else {
-            setsockopt_int(&sock, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1);
-        }
-        match (hops, to.is_ipv4()) {
-            (Some(h), true) => sock.set_ttl(h).unwrap(),
-            (Some(h), false) => {
-                setsockopt_int(&sock, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, h as i32)
-            }
-            (None, _) => {}
-        }
-        sock.connect(to).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut buf = [0u8; 64];
-        while Instant::now() < deadline {
-            if let Err(e) = sock.send(b"anyone?") {
-                return e.raw_os_error();
-            }
-            match sock.recv(&mut buf) {
-                Err(e) if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return e.raw_os_error();
-                }
-                _ => {}
-            }
-        }
-        None
-    })
-    .join()
-    .unwrap()
-}
-
-/// setsockopt(2) with an int value; panics on failure.
-fn setsockopt_int(sock: &UdpSocket, level: i32, opt: i32, value: libc::c_int) {
-    // SAFETY: setsockopt(2) on an open socket with a pointer to a live c_int and its
-    // size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            opt,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt({level}, {opt}): {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-/// Moves `len` bytes of a pattern over TCP from `from` to `server` (listening in
-/// `to`); returns how many bytes arrived intact.
-fn tcp_bulk(from: &Netns, to: &Netns, server: SocketAddr, len: usize) -> usize {
-    let pattern = |i: usize| (i % 251) as u8;
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let to = Netns {
-        name: to.name.clone(),
-    };
-    let receiver = std::thread::spawn(move || {
-        to.enter();
-        std::mem::forget(to);
-        let l = std::net::TcpListener::bind(server).unwrap();
-        ready_tx.send(()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = vec![0u8; 65536];
-        let (mut got, mut intact) = (0usize, true);
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    intact &= buf[..n]
-                        .iter()
-                        .enumerate()
-                        .all(|(i, &b)| b == pattern(got + i));
-                    got += n;
-                }
-            }
-        }
-        if intact {
-            got
-        } else {
-            0
-        }
-    });
-    ready_rx.recv().unwrap();
-    let from = Netns {
-        name: from.name.clone(),
-    };
-    std::thread::spawn(move || {
-        from.enter();
-        std::mem::forget(from);
-        let mut s = std::net::TcpStream::connect_timeout(&server, Duration::from_secs(5))
-            .expect("connect through the router");
-        s.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-        let data: Vec<u8> = (0..len).map(pattern).collect();
-        std::io::Write::write_all(&mut s, &data).expect("send the bulk data");
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-    })
-    .join()
-    .unwrap();
-    receiver.join().unwrap()
-}
-
-/// The `NAME N` figures of the final counters' first line of each port, by port.
-fn counter(report: &str, name: &str) -> Vec<(String, u64)> {
-    let key = format!(" {name} ");
-    report
-        .lines()
-        .filter_map(|l| {
-            let port = l.strip_prefix("port ")?.split(':').next()?.to_string();
-            let n = l.split(&key).nth(1)?.split(',').next()?.parse().ok()?;
-            Some((port, n))
-        })
-        .collect()
-}
+use std::time::Duration;
 
 fn routes_h1_to_h2(driver: &str) {
     if !is_root() {
@@ -636,6 +126,149 @@ fn routes_h1_to_h2(driver: &str) {
     assert!(out.contains("drops:"), "{out}");
 }
 
+/// The kernel's own tools from h1 across the router on `driver` (see [`Tools::check`]).
+fn linux_tools_through_router(driver: &str) {
+    if !is_root() {
+        eprintln!("skipped: the end-to-end test needs root (namespaces, raw sockets)");
+        return;
+    }
+    let t = Topology::new(driver == "tap");
+    let mut router = Router::start(&t.r, driver);
+    if driver == "tap" {
+        t.attach_taps();
+    }
+    router.assert_running();
+    let tools = linux_tools(&t);
+    let (status, out, err) = router.stop();
+    eprintln!("dataplane run ({driver}) stderr:\n{err}stdout:\n{out}");
+    assert!(status.success(), "{status}: {err}\n{out}");
+    tools.check(&t, &out);
+    // tracepath's probes with TTL / hop limit 1, answered by us: at least one per family.
+    let expired: u64 = out
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("ttl_expired=")?.parse::<u64>().ok())
+        .sum();
+    assert!(expired >= 2, "ttl_expired {expired}:\n{out}");
+    // The iperf3 data crossed: r-h2 forwarded at least what h2 counted, in full frames.
+    let (_, received, _) = iperf3_totals(&tools.iperf3);
+    let fwd = counter(&out, "forwarded");
+    assert_eq!(fwd.len(), 2, "a counters line per port:\n{out}");
+    assert!(
+        fwd[1].1 >= received.unwrap() / 1500,
+        "r-h2 forwarded {} for {received:?} bytes:\n{out}",
+        fwd[1].1
+    );
+}
+
+/// What the kernel's own tools in h1 showed across the router.
+struct Tools {
+    ping4: String,
+    ping6: String,
+    trace4: String,
+    trace6: String,
+    iperf3: String,
+}
+
+/// From h1: `ping` to h2 over IPv4 and IPv6, `tracepath` to h2 over both, and an
+/// `iperf3` TCP transfer from h1 to h2 for 2 s.
+fn linux_tools(t: &Topology) -> Tools {
+    let ping = |to: &str| {
+        t.h1.tool("ping", &["-c", "3", "-i", "0.2", "-W", "2", to])
+            .1
+    };
+    let trace = |to: &str| t.h1.tool("tracepath", &["-n", "-m", "5", to]).1;
+    let (ping4, ping6) = (ping("203.0.113.2"), ping("2001:db8:2::2"));
+    let (trace4, trace6) = (trace("203.0.113.2"), trace("2001:db8:2::2"));
+    let iperf3 = {
+        let _server = Iperf3Server::start(&t.h2, "203.0.113.2");
+        t.h1.tool("iperf3", &["-c", "203.0.113.2", "-t", "2", "-J"])
+            .1
+    };
+    eprintln!("{ping4}\n{ping6}\n{trace4}\n{trace6}");
+    Tools {
+        ping4,
+        ping6,
+        trace4,
+        trace6,
+        iperf3,
+    }
+}
+
+impl Tools {
+    /// Every echo answered, each reply with TTL / hop limit 63 (h2's 64 less our
+    /// hop); the router's h1-side address as tracepath's hop 1 (our ICMP time
+    /// exceeded) and h2 reached at hop 2; iperf3's bytes arrived. `out`: the router's
+    /// report, for the messages.
+    fn check(&self, t: &Topology, out: &str) {
+        for (ping, to) in [(&self.ping4, "203.0.113.2"), (&self.ping6, "2001:db8:2::2")] {
+            assert!(
+                ping.contains("3 packets transmitted, 3 received, 0% packet loss"),
+                "ping {to} from h1:\n{ping}\nrouter:\n{out}"
+            );
+            let replies: Vec<&str> = ping
+                .lines()
+                .filter(|l| l.contains(&format!("bytes from {to}")))
+                .collect();
+            // iputils prints the IPv6 hop limit as `ttl=` (older versions `hlim=`).
+            assert!(
+                replies.len() == 3
+                    && replies
+                        .iter()
+                        .all(|l| l.contains(" ttl=63 ") || l.contains(" hlim=63 ")),
+                "ping {to} from h1: three replies with TTL / hop limit 63:\n{ping}"
+            );
+        }
+        for (trace, router, to) in [
+            (&self.trace4, "198.51.100.1", "203.0.113.2"),
+            (&self.trace6, "2001:db8:1::1", "2001:db8:2::2"),
+        ] {
+            let hops = tracepath_hops(trace);
+            let first: Vec<_> = hops.iter().filter(|h| h.0 == 1).collect();
+            assert!(
+                !first.is_empty() && first.iter().all(|h| h.1 == router && !h.2),
+                "tracepath {to} from h1: hop 1 must be the router ({router}):\n{trace}\nrouter:\n{out}"
+            );
+            assert_eq!(
+                hops.last(),
+                Some(&(2, to.to_string(), true)),
+                "tracepath {to} from h1: h2 reached at hop 2:\n{trace}"
+            );
+        }
+        let (sent, received, retransmits) = iperf3_totals(&self.iperf3);
+        let (sent, received) = (
+            sent.unwrap_or_else(|| panic!("iperf3 -J without sum_sent:\n{}", self.iperf3)),
+            received.unwrap_or_else(|| panic!("iperf3 -J without sum_received:\n{}", self.iperf3)),
+        );
+        eprintln!(
+            "iperf3 h1 -> h2: sent {sent} bytes, received {received}, retransmits {retransmits:?}"
+        );
+        // iperf3's server stops counting when the client's end-of-test message arrives
+        // on the control connection, which can overtake data still in h1's send buffer
+        // or h2's receive buffer (seen on a bare veth pair too: 4122214400 sent,
+        // 4121710904 received): received can fall short of sent by at most what those
+        // buffers hold. That TCP delivers every byte intact is `tcp_bulk`'s check.
+        let in_buffers = tcp_buffer_max(&t.h1, "tcp_wmem") + tcp_buffer_max(&t.h2, "tcp_rmem");
+        assert!(
+            sent > 0 && received > 0 && received <= sent && sent - received <= in_buffers,
+            "iperf3 h1 -> h2: sent {sent}, received {received} (buffers {in_buffers}):\n{}\nrouter:\n{out}",
+            self.iperf3
+        );
+    }
+}
+
+/// tracepath's hop lines (`N:  ADDRESS  TIME [reached]`, not the `N?:` probes of the
+/// path MTU): hop number, address, whether the destination was reached.
+fn tracepath_hops(out: &str) -> Vec<(u32, String, bool)> {
+    out.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let hop = words.next()?.strip_suffix(':')?.parse().ok()?;
+            let addr = words.next()?.to_string();
+            Some((hop, addr, l.contains("reached")))
+        })
+        .collect()
+}
+
 #[test]
 fn afpacket_router_routes_between_linux_hosts() {
     routes_h1_to_h2("afpacket");
@@ -651,23 +284,19 @@ fn afxdp_router_routes_between_linux_hosts() {
     routes_h1_to_h2("afxdp");
 }
 
-/// `dataplane run` on `toml` inside `ns`, behind `wrapper` (a command and its
-/// arguments that run the rest, or nothing); returns its exit code and stderr.
-fn run_once(ns: &Netns, wrapper: &[&str], toml: &str) -> (Option<i32>, String) {
-    let path = std::env::temp_dir().join(format!("{}-once.toml", ns.name));
-    std::fs::write(&path, toml).unwrap();
-    let _f = TempFile(path.clone());
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .args(wrapper)
-        .arg(env!("CARGO_BIN_EXE_dataplane"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    eprintln!("{err}");
-    (out.status.code(), err)
+#[test]
+fn afpacket_router_carries_ping_tracepath_and_iperf3() {
+    linux_tools_through_router("afpacket");
+}
+
+#[test]
+fn tap_router_carries_ping_tracepath_and_iperf3() {
+    linux_tools_through_router("tap");
+}
+
+#[test]
+fn afxdp_router_carries_ping_tracepath_and_iperf3() {
+    linux_tools_through_router("afxdp");
 }
 
 #[test]
@@ -737,20 +366,6 @@ fn run_with_a_core_this_machine_lacks_fails_with_one_line() {
     );
 }
 
-/// CPU time (user + system) of process `pid` so far, from /proc (clock ticks of 10 ms).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .map(|x| x.parse().unwrap())
-        .collect();
-    Duration::from_millis((f[0] + f[1]) * 10)
-}
-
 /// An idle router (after some traffic): with `busy-poll` the worker spins (about a
 /// core); with `poll-then-sleep` it sleeps in poll(2) and uses a small fraction of one.
 #[test]
@@ -791,7 +406,7 @@ fn idle_router_sleeps_with_poll_then_sleep() {
         }
         std::thread::sleep(Duration::from_millis(300));
         router.assert_running();
-        let pid = router.child.as_ref().unwrap().id();
+        let pid = router.pid();
         let before = cpu_time(pid);
         std::thread::sleep(Duration::from_secs(1));
         let cpu = cpu_time(pid) - before;

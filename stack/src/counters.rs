@@ -111,6 +111,8 @@ drop_reasons! {
     UdpMalformed => "udp_malformed",
     /// UDP to a port nobody listens on (ICMP port unreachable sent).
     UdpNoListener => "udp_no_listener",
+    /// UDP for a socket whose receive queue is full.
+    UdpSocketQueueFull => "udp_socket_queue_full",
     /// TCP cut off or with a bad checksum.
     TcpMalformed => "tcp_malformed",
     /// TCP to a port nobody listens on (RST sent).

@@ -24,5 +24,5 @@ pub use addr::{IpCidr, IpPrefix, Ipv4Cidr, Ipv4Prefix, Ipv6Cidr, Ipv6Prefix};
 pub use counters::{DropReason, PortCounters};
 pub use iface::{InterfaceConfig, PortId};
 pub use mem::{Frame, FramePool, PoolConfig};
-pub use stack::{EchoRequest, Event, RouteTarget, Stack, StackConfig};
+pub use stack::{EchoRequest, Event, RouteTarget, SocketError, Stack, StackConfig, UdpHandle};
 pub use time::{Duration, Instant};

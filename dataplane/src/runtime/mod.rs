@@ -231,7 +231,7 @@ pub struct RunOptions {
 pub fn run(config: &Config, options: &RunOptions, shutdown: &Shutdown) -> Result<Report, String> {
     let cores = pick_cores(config)?;
     let workers = cores.len();
-    let opened = open(config)?;
+    let opened = open(config, workers)?;
     let macs: Vec<EthernetAddress> = opened.iter().map(|d| d.driver.link().mac).collect();
     let seed = seed();
 
@@ -244,7 +244,8 @@ pub fn run(config: &Config, options: &RunOptions, shutdown: &Shutdown) -> Result
         routes: RoutePublisher::new(ctl_stack.routes_arc()),
         shards: (0..workers)
             .map(|_| ShardLink::new(HANDOFF_DEPTH))
-            .collect(),
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| format!("cannot create the shards' wake-up sockets: {e}"))?,
     });
 
     let owner_of: Vec<usize> = (0..config.ports.len()).map(|i| i % workers).collect();
@@ -427,7 +428,9 @@ struct Opened {
 }
 
 /// Opens every port's driver, in configuration order; the first failure is the error.
-fn open(config: &Config) -> Result<Vec<Opened>, String> {
+/// With several workers an AF_XDP port's UMEM is larger: its frames also wait in the
+/// shards' hand-off queues.
+fn open(config: &Config, workers: usize) -> Result<Vec<Opened>, String> {
     let mut out = Vec::with_capacity(config.ports.len());
     for (i, p) in config.ports.iter().enumerate() {
         let where_ = |e: drivers::DriverError| format!("ports[{i}] ({}): {e}", p.name);
@@ -435,6 +438,9 @@ fn open(config: &Config) -> Result<Vec<Opened>, String> {
         let driver: Box<dyn Driver + Send> = match p.driver {
             DriverKind::AfXdp => {
                 let mut c = AfXdpConfig::new(&p.interface).with_queues(p.queues);
+                if workers > 1 {
+                    c.frames = c.frames.max(4 * HANDOFF_DEPTH as u32 * workers as u32);
+                }
                 if p.steering == Steering::Host {
                     c = c.host(p.addresses());
                 }

@@ -13,7 +13,10 @@
 //! call beyond the drivers' own. Once per round the shard checks one atomic for a new
 //! route table and pops its command queue (work from the control plane, as closures).
 
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -45,16 +48,47 @@ pub struct ShardLink {
     pub outbound: ArrayQueue<Handoff>,
     /// Control-plane work.
     pub commands: ArrayQueue<Command>,
+    /// Set while the shard sleeps (idle policy `poll-then-sleep`): whoever queues work
+    /// for it then writes a byte to `wake_tx`. Busy shards cost their producers one
+    /// atomic load per batch, no system call.
+    sleeping: AtomicBool,
+    wake_tx: UnixStream,
+    wake_rx: UnixStream,
 }
 
 impl ShardLink {
-    /// Queues of `depth` frames each (commands: 64).
-    pub fn new(depth: usize) -> ShardLink {
-        ShardLink {
+    /// Queues of `depth` frames each (commands: 64) and the wake-up pair.
+    pub fn new(depth: usize) -> std::io::Result<ShardLink> {
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        Ok(ShardLink {
             inbound: ArrayQueue::new(depth),
             outbound: ArrayQueue::new(depth),
             commands: ArrayQueue::new(64),
+            sleeping: AtomicBool::new(false),
+            wake_tx,
+            wake_rx,
+        })
+    }
+
+    /// Wakes the shard if it sleeps; call after queueing work for it.
+    pub fn notify(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            // A full socket buffer means a wake-up is already pending.
+            let _ = (&self.wake_tx).write(&[1]);
         }
+    }
+
+    /// Whether work waits in any of the shard's queues.
+    fn has_work(&self) -> bool {
+        !self.inbound.is_empty() || !self.outbound.is_empty() || !self.commands.is_empty()
+    }
+
+    /// Empties the wake-up socket.
+    fn drain_wake(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
     }
 }
 
@@ -228,7 +262,7 @@ impl Shard {
 
     /// The poll loop; returns when a shutdown is requested.
     pub fn run(&mut self, idle: IdlePolicy, shutdown: &Shutdown) {
-        let mut sleeper = Sleeper::new(&self.owned, shutdown);
+        let mut sleeper = Sleeper::new(&self.owned, shutdown, &self.shared.shards[self.id]);
         let mut empty = 0u32;
         while !shutdown.requested() {
             self.rounds += 1;
@@ -240,15 +274,23 @@ impl Shard {
             }
             empty = empty.saturating_add(1);
             if let IdlePolicy::PollThenSleep { empty_polls } = idle {
-                if empty >= empty_polls && !has_handoffs(&self.shared, self.id) {
+                if empty >= empty_polls {
                     let now = self.clock.now();
                     let wait = self.stack.poll_at().map_or(SLEEP_MAX, |t| {
                         std::time::Duration::from_nanos(t.saturating_since(now).as_nanos())
                             .min(SLEEP_MAX)
                     });
-                    // The count is not reset: an idle worker that wakes to nothing sleeps
-                    // again after one round, not after another `empty_polls`.
-                    sleeper.sleep(wait);
+                    let link = &self.shared.shards[self.id];
+                    link.sleeping.store(true, Ordering::SeqCst);
+                    // Checked after raising the flag: work queued before it was seen
+                    // here, work queued after it writes a wake-up byte.
+                    if !link.has_work() {
+                        // The count is not reset: an idle worker that wakes to nothing
+                        // sleeps again after one round, not after another `empty_polls`.
+                        sleeper.sleep(wait);
+                    }
+                    link.sleeping.store(false, Ordering::SeqCst);
+                    link.drain_wake();
                 }
             }
         }
@@ -332,6 +374,13 @@ impl Shard {
                         Err(_) => self.handoff.rx_full += 1,
                     }
                 }
+                if shards > 1 {
+                    for (s, link) in self.shared.shards.iter().enumerate() {
+                        if s != self.id {
+                            link.notify();
+                        }
+                    }
+                }
                 if !self.local.is_empty() {
                     self.stack.receive_batch(now, port, &mut self.local);
                 }
@@ -393,6 +442,7 @@ impl Shard {
                                 Err(_) => self.handoff.tx_full += 1,
                             }
                         }
+                        self.shared.shards[self.owner_of[i]].notify();
                     }
                 }
             }
@@ -499,7 +549,7 @@ struct Sleeper {
 }
 
 impl Sleeper {
-    fn new(ports: &[OwnedPort], shutdown: &Shutdown) -> Sleeper {
+    fn new(ports: &[OwnedPort], shutdown: &Shutdown, link: &ShardLink) -> Sleeper {
         let mut fds = Vec::new();
         let mut add = |fd: i32| {
             fds.push(libc::pollfd {
@@ -516,12 +566,13 @@ impl Sleeper {
             }
         }
         add(shutdown.as_fd().as_raw_fd());
+        add(link.wake_rx.as_raw_fd());
         Sleeper { fds }
     }
 
     /// Sleeps until a descriptor is readable or `wait` (rounded up to a millisecond)
     /// has passed. Errors (EINTR from the signal) just end the sleep. Frames handed over
-    /// by other shards wake no descriptor: they wait at most `wait` (≤ [`SLEEP_MAX`]).
+    /// by other shards wake it through the shard's wake-up socket.
     #[allow(unsafe_code)]
     fn sleep(&mut self, wait: std::time::Duration) {
         let ms = wait.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
@@ -532,10 +583,4 @@ impl Sleeper {
             libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, ms);
         }
     }
-}
-
-/// Whether a hand-off queue of any shard holds work for `id` (used before sleeping).
-pub(super) fn has_handoffs(shared: &Shared, id: usize) -> bool {
-    let l = &shared.shards[id];
-    !l.inbound.is_empty() || !l.outbound.is_empty() || !l.commands.is_empty()
 }

@@ -366,8 +366,12 @@ impl Stack {
                 if !ok {
                     return self.count_drop(port, DropReason::UdpMalformed);
                 }
-                self.count_drop(port, DropReason::UdpNoListener);
-                self.icmp_error_v4(now, port, &frame, Icmp4Error::PortUnreachable);
+                let l4 = ETH_LEN + usize::from(ip.header_len());
+                let (s, d) = (IpAddr::V4(src), IpAddr::V4(dst));
+                if let Some(frame) = self.udp_deliver(port, frame, l4, s, d) {
+                    self.count_drop(port, DropReason::UdpNoListener);
+                    self.icmp_error_v4(now, port, &frame, Icmp4Error::PortUnreachable);
+                }
             }
             IpProtocol::Tcp => self.count_drop(port, DropReason::TcpNoListener),
             _ => {
@@ -459,6 +463,9 @@ impl Stack {
                             u16::from_be_bytes([quoted_l4[6], quoted_l4[7]]),
                         )
                     });
+                if inner.next_header() == IpProtocol::Udp {
+                    self.udp_icmp_error(IpAddr::V4(inner.src_addr()), quoted_l4, kind);
+                }
                 let e = Event::IcmpError {
                     at: now,
                     from: IpAddr::V4(src),

@@ -216,9 +216,13 @@ impl Stack {
                 if !ok {
                     return self.count_drop(port, DropReason::UdpMalformed);
                 }
-                self.count_drop(port, DropReason::UdpNoListener);
-                if !dst.is_multicast() {
-                    self.icmp_error_v6(now, port, &frame, Icmp6Error::PortUnreachable);
+                let l4 = ETH_LEN + 40 + off;
+                let (s, d) = (IpAddr::V6(src), IpAddr::V6(dst));
+                if let Some(frame) = self.udp_deliver(port, frame, l4, s, d) {
+                    self.count_drop(port, DropReason::UdpNoListener);
+                    if !dst.is_multicast() {
+                        self.icmp_error_v6(now, port, &frame, Icmp6Error::PortUnreachable);
+                    }
                 }
             }
             IpProtocol::Tcp => self.count_drop(port, DropReason::TcpNoListener),
@@ -304,6 +308,9 @@ impl Stack {
                                 u16::from_be_bytes([l4[6], l4[7]]),
                             )
                         });
+                if inner.next_header() == IpProtocol::Udp {
+                    self.udp_icmp_error(IpAddr::V6(inner.src_addr()), l4, kind);
+                }
                 let e = Event::IcmpError {
                     at: now,
                     from: IpAddr::V6(src),

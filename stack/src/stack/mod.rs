@@ -13,6 +13,9 @@ mod input;
 mod ipv4;
 mod ipv6;
 mod output;
+mod udp;
+
+pub use udp::{SocketError, UdpHandle};
 
 use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -284,6 +287,9 @@ pub struct Stack {
     /// Per next-hop id, the neighbor entry of a gateway (a cache; handles never dangle).
     adjacency: Vec<Option<NeighborHandle>>,
     ip_ident: u16,
+    /// State of the stack's random sequence (splitmix64 over the seed).
+    rng: u64,
+    udp: udp::UdpSockets,
     scratch: Scratch,
 }
 
@@ -331,6 +337,8 @@ impl Stack {
             events,
             adjacency: Vec::new(),
             ip_ident: (seed >> 16) as u16,
+            rng: seed ^ 0x5851_f42d_4c95_7f2d,
+            udp: udp::UdpSockets::default(),
             scratch: Scratch::new(),
         }
     }
@@ -673,6 +681,16 @@ impl Stack {
         if count {
             self.count_drop(port, reason);
         }
+    }
+
+    /// The next number of the stack's random sequence (splitmix64), which the seed
+    /// given to [`Stack::new`] determines.
+    pub(super) fn random_u64(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 
     fn next_ident(&mut self) -> u16 {
