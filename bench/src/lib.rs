@@ -2,4 +2,5 @@
 pub mod drivers;
 pub mod forward;
 pub mod lpm;
+pub mod sim;
 pub mod tables;

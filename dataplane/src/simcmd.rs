@@ -3,6 +3,7 @@
 //! per node the drops by reason, per link what its impairments did, then the simulated
 //! time, the events processed and the wall time.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -66,8 +67,11 @@ pub fn run(file: &Path, options: &SimOptions) -> ExitCode {
     };
     let wall = started.elapsed();
     let result = result.and_then(|()| lab.flush_captures());
-    print!("{}", Summary::of(&lab).render());
-    println!(
+    // Written, not printed: a closed pipe (`| head`) must not panic the process.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(Summary::of(&lab).render().as_bytes());
+    let _ = writeln!(
+        out,
         "\nwall time {}, simulated time {}, {} events ({:.0} events/s)",
         sim::summary::fmt_wall(wall),
         sim::world::fmt_instant(lab.now()),

@@ -9,8 +9,8 @@
 //!   down/up, route add/remove, node stop/start), run until a time or until idle, and
 //!   inspect counters, events and captured frames.
 //! - [`link`]: link properties and impairments.
-//! - [`app`]: applications on the nodes (ping; UDP and TCP flows as the stack gains
-//!   sockets).
+//! - [`app`]: applications on the nodes: ping and constant-rate UDP flows (TCP flows
+//!   are the next kind, see the module's extension point).
 //! - [`topo`]: topology files (TOML); errors name the file, the line and the key.
 //! - [`summary`]: the report of a run.
 //! - [`scenarios`]: a chain of routers and a dumbbell, built in code.
@@ -23,7 +23,9 @@ pub mod summary;
 pub mod topo;
 pub mod world;
 
-pub use app::{App, AppConfig, AppState, DelayStats, PingConfig, PingStats};
+pub use app::{
+    App, AppConfig, AppState, DelayStats, PingConfig, PingStats, UdpFlowConfig, UdpFlowStats,
+};
 pub use link::{DirStats, LinkConfig, Loss};
 pub use summary::Summary;
 pub use topo::{Topology, TopologyError};

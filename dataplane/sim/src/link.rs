@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use stack::{Duration, Frame};
+use stack::{Duration, Frame, Instant};
 
 /// How a link loses frames.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -169,7 +169,8 @@ pub(crate) struct Fate {
 /// One direction of a link.
 pub(crate) struct Direction {
     pub queue: VecDeque<Frame>,
-    pub busy: bool,
+    /// The transmitter is busy until then (serializing the last frame started).
+    pub busy_until: Instant,
     pub rng: SmallRng,
     pub ge_bad: bool,
     pub stats: DirStats,
@@ -179,7 +180,7 @@ impl Direction {
     pub fn new(seed: u64) -> Self {
         Direction {
             queue: VecDeque::new(),
-            busy: false,
+            busy_until: Instant::ZERO,
             rng: SmallRng::seed_from_u64(seed),
             ge_bad: false,
             stats: DirStats::default(),

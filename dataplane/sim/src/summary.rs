@@ -92,6 +92,24 @@ impl Summary {
                         let _ = writeln!(out, "  {:<16}   ({} more errors)", "", s.errors - 8);
                     }
                 }
+                AppState::Udp(u) => {
+                    let s = u.stats();
+                    let c = u.config();
+                    let _ = writeln!(
+                        out,
+                        "  {:<16} udp  {node} -> {}: sent {} delivered {} lost {} dup {} reordered {} icmp-errors {} send-failures {}  one-way delay min/avg/max {}",
+                        app.name,
+                        c.dst,
+                        s.sent,
+                        s.delivered,
+                        s.lost(),
+                        s.duplicated,
+                        s.reordered,
+                        s.icmp_errors,
+                        s.send_failures,
+                        s.delay
+                    );
+                }
             }
         }
         let mut drops = Vec::new();

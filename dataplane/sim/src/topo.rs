@@ -31,6 +31,13 @@
 //! interval = "100ms"
 //! count = 50
 //!
+//! [[udp]]
+//! from = "h1"
+//! to = "10.0.2.2:9000"  # a sink is bound there; [2001:db8::2]:9000 for IPv6
+//! rate = "1Mbit"        # of payload; or interval = "10ms"
+//! size = 1000           # payload bytes (20 to 1400)
+//! stop = "8s"
+//!
 //! [[event]]
 //! at = "2s"
 //! action = "link-down"  # link-up, node-stop, node-start, route-add, route-remove
@@ -51,7 +58,7 @@ use serde::Deserialize;
 use stack::{Duration, Instant, IpCidr, IpPrefix, RouteTarget};
 use toml::Spanned;
 
-use crate::app::{AppConfig, PingConfig};
+use crate::app::{AppConfig, PingConfig, UdpFlowConfig, UDP_HEADER};
 use crate::link::{LinkConfig, Loss};
 use crate::world::{Action, NodeKind, Sim, SimError};
 
@@ -99,7 +106,22 @@ struct RawTopology {
     #[serde(default)]
     ping: Vec<RawPing>,
     #[serde(default)]
+    udp: Vec<RawUdp>,
+    #[serde(default)]
     event: Vec<RawEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawUdp {
+    name: Option<Spanned<String>>,
+    from: Spanned<String>,
+    to: Spanned<String>,
+    start: Option<Spanned<String>>,
+    stop: Option<Spanned<String>>,
+    rate: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    size: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize)]
@@ -715,6 +737,84 @@ impl Topology {
                     ttl: p.ttl.as_ref().map(|t| *t.get_ref()),
                 }),
                 line: cx.line_of(p.from.span().start),
+            });
+        }
+
+        for (i, u) in raw.udp.iter().enumerate() {
+            let k = format!("udp[{i}]");
+            let from = node(&u.from, format!("{k}.from"))?;
+            let dst: std::net::SocketAddr = u.to.get_ref().parse().map_err(|_| {
+                cx.at(
+                    &u.to,
+                    format!("{k}.to"),
+                    format!(
+                        "{:?}: not an address and port (10.0.0.1:9000, [2001:db8::1]:9000)",
+                        u.to.get_ref()
+                    ),
+                )
+            })?;
+            if dst.port() == 0 {
+                return Err(cx.at(&u.to, format!("{k}.to"), "the port must not be 0"));
+            }
+            let size = u.size.as_ref().map_or(1000, |s| *s.get_ref());
+            if let Some(s) = &u.size {
+                if !(UDP_HEADER..=1400).contains(&size) {
+                    return Err(cx.at(
+                        s,
+                        format!("{k}.size"),
+                        format!("{size}: a flow datagram has {UDP_HEADER} to 1400 bytes"),
+                    ));
+                }
+            }
+            let dur = |v: &Spanned<String>, key: &str| {
+                parse_duration(v.get_ref()).map_err(|m| cx.at(v, format!("{k}.{key}"), m))
+            };
+            let interval = match (&u.rate, &u.interval) {
+                (Some(r), None) => {
+                    let bps = parse_bandwidth(r.get_ref())
+                        .map_err(|m| cx.at(r, format!("{k}.rate"), m))?;
+                    if bps == 0 {
+                        return Err(cx.at(r, format!("{k}.rate"), "a flow needs a finite rate"));
+                    }
+                    UdpFlowConfig::interval_for_rate(bps, size)
+                }
+                (None, Some(i)) => {
+                    let d = dur(i, "interval")?;
+                    if d == Duration::ZERO {
+                        return Err(cx.at(i, format!("{k}.interval"), "must be longer than 0"));
+                    }
+                    d
+                }
+                _ => {
+                    return Err(cx.at(
+                        &u.from,
+                        k.clone(),
+                        "a flow needs exactly one of rate = \"1Mbit\" or interval = \"10ms\"",
+                    ))
+                }
+            };
+            let start = match &u.start {
+                Some(v) => dur(v, "start")?,
+                None => Duration::ZERO,
+            };
+            let stop = match &u.stop {
+                Some(v) => Some(Instant::ZERO + dur(v, "stop")?),
+                None => None,
+            };
+            topo.apps.push(AppItem {
+                name: u
+                    .name
+                    .as_ref()
+                    .map_or_else(|| format!("udp{i}"), |n| n.get_ref().clone()),
+                node: from,
+                config: AppConfig::Udp(UdpFlowConfig {
+                    dst,
+                    start: Instant::ZERO + start,
+                    stop,
+                    interval,
+                    size,
+                }),
+                line: cx.line_of(u.from.span().start),
             });
         }
 

@@ -24,7 +24,7 @@ use stack::{
     PortId, RouteTarget, Stack, StackConfig,
 };
 
-use crate::app::{App, AppConfig};
+use crate::app::{parse_flow_header, App, AppConfig};
 use crate::link::{DirStats, Direction, LinkConfig};
 use crate::{AppId, LinkId, NodeId};
 
@@ -185,6 +185,8 @@ pub(crate) struct Node {
     pub timer_at: Option<Instant>,
     /// Echo identifiers of the applications on this node.
     pub idents: Vec<(u16, AppId)>,
+    /// UDP sinks bound on this node: (wildcard address and port, socket).
+    pub sinks: Vec<(std::net::SocketAddr, stack::UdpHandle)>,
     pub running: bool,
     pub record_events: bool,
     pub events: Vec<Event>,
@@ -268,6 +270,7 @@ pub struct Sim {
     pool_frames: u32,
     dup_pool: FramePool,
     tx: Vec<Frame>,
+    rx_buf: Vec<u8>,
 }
 
 impl fmt::Debug for Sim {
@@ -306,6 +309,7 @@ impl Sim {
             dup_pool: FramePool::with_frames(1024, PoolConfig::default())
                 .expect("the default pool configuration is valid"),
             tx: Vec::with_capacity(256),
+            rx_buf: vec![0; 65536],
         }
     }
 
@@ -376,6 +380,7 @@ impl Sim {
                 ports: Vec::new(),
                 timer_at: None,
                 idents: Vec::new(),
+                sinks: Vec::new(),
                 running: true,
                 record_events: false,
                 events: Vec::new(),
@@ -519,9 +524,10 @@ impl Sim {
     ) -> Result<AppId, SimError> {
         self.node(node)?;
         let id = AppId(self.apps.len() as u32);
-        // Unique per run, so that a reply can never reach the wrong ping.
-        let ident = 0x1000u16.wrapping_add(id.0 as u16);
-        let app = App::new(name.to_string(), node, config, ident);
+        if let AppConfig::Udp(u) = &config {
+            self.bind_sink(u.dst)?;
+        }
+        let app = App::new(name.to_string(), node, config, id);
         let start = app.start().max(self.now);
         if let Some(ident) = app.echo_ident() {
             self.node_mut(node)?.idents.push((ident, id));
@@ -529,6 +535,48 @@ impl Sim {
         self.apps.push(app);
         self.queue.push(start, Ev::App { app: id });
         Ok(id)
+    }
+
+    /// The node that owns `addr`, if any.
+    pub fn owner_of(&self, addr: std::net::IpAddr) -> Option<NodeId> {
+        self.nodes.iter().find_map(|(&id, n)| {
+            n.stack
+                .ports()
+                .iter()
+                .any(|p| match addr {
+                    std::net::IpAddr::V4(a) => p.has_ipv4(a),
+                    std::net::IpAddr::V6(a) => p.has_ipv6(a),
+                })
+                .then_some(id)
+        })
+    }
+
+    /// Binds a sink for UDP flows to `dst` on the node that owns its address (once per
+    /// node, family and port): a wildcard socket whose datagrams the runtime hands to the
+    /// flows they name. A destination nobody owns gets no sink: its flows lose every
+    /// datagram.
+    fn bind_sink(&mut self, dst: std::net::SocketAddr) -> Result<(), SimError> {
+        let Some(owner) = self.owner_of(dst.ip()) else {
+            return Ok(());
+        };
+        let any = match dst {
+            std::net::SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            std::net::SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        let local = std::net::SocketAddr::new(any, dst.port());
+        let n = self.node_mut(owner)?;
+        if n.sinks.iter().any(|(a, _)| *a == local) {
+            return Ok(());
+        }
+        let h = n
+            .stack
+            .udp_bind(local)
+            .map_err(build(format_args!("node {}: UDP sink {local}", n.name)))?;
+        // A sink is drained whenever its node is serviced; the limit only matters for a
+        // burst of datagrams in one batch.
+        let _ = n.stack.udp_set_queue_limit(h, 4096);
+        n.sinks.push((local, h));
+        Ok(())
     }
 
     /// An application.
@@ -707,7 +755,6 @@ impl Sim {
             }
             Ev::TxDone { link, dir } => {
                 let l = &mut self.links[link.0 as usize];
-                l.dirs[usize::from(dir)].busy = false;
                 start_tx(l, link, dir, &mut self.queue, now, &self.dup_pool);
             }
             Ev::Timer { node } => {
@@ -817,6 +864,7 @@ impl Sim {
             tx,
             dup_pool,
             now,
+            rx_buf,
             ..
         } = self;
         let now = *now;
@@ -824,10 +872,11 @@ impl Sim {
             return;
         };
         for (i, &(link, dir)) in n.ports.iter().enumerate() {
-            n.stack.drain_tx(PortId(i as u16), tx, usize::MAX);
-            if tx.is_empty() {
+            // A length check first: a router's ports are many and mostly idle.
+            if n.stack.ports()[i].tx_pending() == 0 {
                 continue;
             }
+            n.stack.drain_tx(PortId(i as u16), tx, usize::MAX);
             let l = &mut links[link.0 as usize];
             for frame in tx.drain(..) {
                 send(l, link, dir, frame, queue, now, dup_pool);
@@ -845,6 +894,16 @@ impl Sim {
                 n.events.push(e);
             }
         }
+        for &(_, h) in &n.sinks {
+            while let Some((len, _from)) = n.stack.udp_recv_from(h, rx_buf) {
+                let Some((app, seq, sent)) = parse_flow_header(&rx_buf[..len]) else {
+                    continue;
+                };
+                if let Some(a) = apps.get_mut(app.0 as usize) {
+                    a.on_datagram(now, seq, sent);
+                }
+            }
+        }
         if let Some(t) = n.stack.poll_at().filter(|&t| t != NEVER) {
             if n.timer_at.is_none_or(|s| t < s) {
                 let t = t.max(now);
@@ -855,7 +914,12 @@ impl Sim {
     }
 }
 
-/// Hands a frame to one direction of a link: into the queue, or dropped at its tail.
+/// Hands a frame to one direction of a link: on the wire at once when the transmitter
+/// is idle and nothing waits, else into the queue (dropped at its tail when full).
+///
+/// The transmitter is a time (`busy_until`), not a state with an event of its own, so an
+/// idle link costs one event per frame (its arrival); a `TxDone` event is scheduled only
+/// while frames wait, at the time the transmitter frees up.
 fn send(
     l: &mut Link,
     id: LinkId,
@@ -873,18 +937,24 @@ fn send(
         d.stats.down_drops += 1;
         return;
     }
-    if d.busy && d.queue.len() >= limit {
+    let busy = d.busy_until > now;
+    if !busy && d.queue.is_empty() {
+        transmit(l, id, dir, frame, queue, now, dup_pool);
+        return;
+    }
+    if d.queue.len() >= limit {
         d.stats.queue_drops += 1;
         return;
     }
+    if d.queue.is_empty() {
+        queue.push(d.busy_until, Ev::TxDone { link: id, dir });
+    }
     d.queue.push_back(frame);
     d.stats.max_queue = d.stats.max_queue.max(d.queue.len());
-    if !d.busy {
-        start_tx(l, id, dir, queue, now, dup_pool);
-    }
 }
 
-/// Starts serializing the next queued frame of a direction, deciding its fate.
+/// The transmitter of a direction is free: the next queued frame goes on the wire, and
+/// the next `TxDone` is scheduled while more wait.
 fn start_tx(
     l: &mut Link,
     id: LinkId,
@@ -893,14 +963,31 @@ fn start_tx(
     now: Instant,
     dup_pool: &FramePool,
 ) {
-    let cfg = &l.config;
-    let d = &mut l.dirs[usize::from(dir)];
-    let Some(mut frame) = d.queue.pop_front() else {
+    let Some(frame) = l.dirs[usize::from(dir)].queue.pop_front() else {
         return;
     };
-    d.busy = true;
+    transmit(l, id, dir, frame, queue, now, dup_pool);
+    let d = &l.dirs[usize::from(dir)];
+    if !d.queue.is_empty() {
+        queue.push(d.busy_until, Ev::TxDone { link: id, dir });
+    }
+}
+
+/// Serializes a frame from `now` and decides its fate: lost, or scheduled to arrive
+/// (perhaps late, twice, or corrupted).
+fn transmit(
+    l: &mut Link,
+    id: LinkId,
+    dir: u8,
+    mut frame: Frame,
+    queue: &mut Queue,
+    now: Instant,
+    dup_pool: &FramePool,
+) {
+    let cfg = &l.config;
+    let d = &mut l.dirs[usize::from(dir)];
     let ser = cfg.serialization(frame.len());
-    queue.push(now + ser, Ev::TxDone { link: id, dir });
+    d.busy_until = now + ser;
     d.stats.transmitted += 1;
     d.stats.bytes += frame.len() as u64;
     let fate = d.fate(cfg, frame.data());

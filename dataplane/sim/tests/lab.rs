@@ -5,7 +5,10 @@
 use std::net::IpAddr;
 
 use sim::scenarios::{chain, Chain};
-use sim::{Action, AppConfig, LinkConfig, Loss, NodeKind, PingConfig, Sim, SimError, Summary};
+use sim::{
+    Action, AppConfig, LinkConfig, Loss, NodeKind, PingConfig, Sim, SimError, Summary,
+    UdpFlowConfig,
+};
 use stack::neighbor::NeighborState;
 use stack::stack::IcmpErrorKind;
 use stack::{DropReason, Duration, Event, Instant};
@@ -421,4 +424,99 @@ fn a_finite_run_goes_idle() {
         sim.app(app).unwrap().as_ping().unwrap().stats().received,
         10
     );
+}
+
+fn udp(dst: &str, start_ms: u64, stop_ms: u64, interval_us: u64) -> AppConfig {
+    AppConfig::Udp(UdpFlowConfig {
+        dst: dst.parse().unwrap(),
+        start: Instant::from_millis(start_ms),
+        stop: Some(Instant::from_millis(stop_ms)),
+        interval: Duration::from_micros(interval_us),
+        size: 500,
+    })
+}
+
+#[test]
+fn udp_flows_cross_a_chain_both_families_with_one_way_delay() {
+    let mut sim = Sim::new(4);
+    let c = chain(&mut sim, 3, &fast()).unwrap();
+    // Resolve the path first; datagrams sent meanwhile could overflow a neighbor queue.
+    sim.add_app(c.h1, "warm4", ping(Chain::v4(3, true), 0, 10, 1))
+        .unwrap();
+    sim.add_app(c.h2, "warm6", ping(Chain::v6(0, false), 0, 10, 1))
+        .unwrap();
+    let f4 = sim
+        .add_app(c.h1, "u4", udp("10.0.4.2:9000", 100, 1100, 1000))
+        .unwrap();
+    let f6 = sim
+        .add_app(c.h2, "u6", udp("[2001:db8:1::1]:7000", 100, 1100, 1000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(2)).unwrap();
+    for f in [f4, f6] {
+        let s = sim.app(f).unwrap().as_udp().unwrap().stats().clone();
+        assert_eq!(s.sent, 1000, "{s:?}");
+        assert_eq!(s.delivered, 1000, "{s:?}");
+        assert_eq!((s.lost(), s.duplicated, s.reordered), (0, 0, 0), "{s:?}");
+        // Four hops of 1 ms plus serialization at 100 Mbit/s.
+        assert!(s.delay.min > Duration::from_millis(4), "{s:?}");
+        assert!(s.delay.mean() < Duration::from_millis(6), "{s:?}");
+    }
+    let text = Summary::of(&sim).render().to_string();
+    assert!(
+        text.contains("udp  h1 -> 10.0.4.2:9000: sent 1000 delivered 1000 lost 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn udp_flow_counts_loss_duplicates_and_reordering() {
+    let mut sim = Sim::new(12);
+    let h1 = sim.add_node("h1", NodeKind::Host).unwrap();
+    let h2 = sim.add_node("h2", NodeKind::Host).unwrap();
+    let link = sim
+        .connect(
+            h1,
+            &["192.0.2.1/24".parse().unwrap()],
+            h2,
+            &["192.0.2.2/24".parse().unwrap()],
+            LinkConfig {
+                loss: Loss::Random(0.05),
+                duplicate: 0.02,
+                reorder: 0.02,
+                reorder_delay: Duration::from_millis(2),
+                ..fast()
+            },
+        )
+        .unwrap();
+    let f = sim
+        .add_app(h1, "u", udp("192.0.2.2:5000", 0, 10_000, 1000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(11)).unwrap();
+    let s = sim.app(f).unwrap().as_udp().unwrap().stats().clone();
+    assert_eq!(s.sent, 10_000);
+    let d = sim.link_stats(link).unwrap()[0];
+    // What the application counts agrees with what the link did.
+    assert_eq!(s.lost(), d.lost, "{s:?} {d:?}");
+    assert_eq!(s.duplicated, d.duplicated, "{s:?} {d:?}");
+    assert!(s.reordered > 0 && s.reordered <= d.reordered, "{s:?} {d:?}");
+    let n = d.transmitted as f64;
+    let sigma = (n * 0.05 * 0.95).sqrt();
+    assert!((d.lost as f64 - n * 0.05).abs() <= 5.0 * sigma, "{d:?}");
+}
+
+#[test]
+fn udp_to_a_host_that_does_not_answer_reports_icmp_errors() {
+    let mut sim = Sim::new(1);
+    let c = chain(&mut sim, 1, &fast()).unwrap();
+    // 10.0.2.99 is on r1's link to h2, but nobody has it: r1's ARP fails.
+    let f = sim
+        .add_app(c.h1, "u", udp("10.0.2.99:9000", 0, 10_000, 100_000))
+        .unwrap();
+    sim.run_until(Instant::from_secs(11)).unwrap();
+    let s = sim.app(f).unwrap().as_udp().unwrap().stats().clone();
+    assert_eq!(s.sent, 100);
+    assert_eq!(s.delivered, 0);
+    let r1 = c.routers[0];
+    assert!(sim.stack(r1).unwrap().drops(DropReason::NeighborFailed) > 0);
+    assert!(s.icmp_errors > 0, "{s:?}");
 }
