@@ -5,8 +5,9 @@
 //!    to the right host of the same index for 64 simulated seconds. The default rate
 //!    (1 Mbit/s of 1000-byte datagrams per host, 20% of each access link) offers about
 //!    104 Mbit/s on the wire to the 100 Mbit/s bottleneck, so its drop-tail queue works.
-//! 2. A 1,000-node topology (a dumbbell of 499 + 499 hosts) with the same flows for a
-//!    shorter time, reporting simulated events per second.
+//! 2. A 1,000-node topology (a dumbbell of 499 + 499 hosts, its bottleneck scaled to
+//!    the hosts) with the same flows for a shorter time, reporting simulated events per
+//!    second.
 //!
 //! Each prints a few lines and adds its figures to the JSON summary. Figures, not tests:
 //! nothing here asserts a time.
@@ -50,6 +51,18 @@ pub struct SimArgs {
     pub verbose: bool,
 }
 
+/// CPU seconds this thread has used (user + system), from `/proc/thread-self/stat`
+/// (clock ticks of 10 ms); `None` where it cannot be read. On a shared machine this is
+/// the figure to compare: wall time also counts the time other processes held the core.
+pub fn thread_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// The figures of one run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunFigures {
@@ -57,6 +70,10 @@ pub struct RunFigures {
     pub nodes: usize,
     /// Wall seconds of the run (building excluded).
     pub wall_s: f64,
+    /// CPU seconds of the run (building excluded), when known.
+    pub cpu_s: Option<f64>,
+    /// Wall seconds to build the topology.
+    pub build_s: f64,
     /// Simulated seconds.
     pub sim_s: f64,
     /// Events processed.
@@ -74,6 +91,7 @@ pub fn run_dumbbell(
     side: usize,
     seconds: u64,
 ) -> Result<(RunFigures, Sim), SimError> {
+    let built = WallInstant::now();
     let mut lab = Sim::new(args.seed);
     // Small pools: a host has at most its access queue and a few frames in flight.
     lab.set_pool_frames(256);
@@ -83,8 +101,9 @@ pub fn run_dumbbell(
         queue_limit: 100,
         ..LinkConfig::default()
     };
+    // The bottleneck scales with the hosts, so that both runs load it alike.
     let core = LinkConfig {
-        bandwidth_bps: args.bottleneck_mbit * 1_000_000,
+        bandwidth_bps: args.bottleneck_mbit * 1_000_000 * side as u64 / args.hosts.max(1) as u64,
         delay: Duration::from_millis(10),
         queue_limit: 1000,
         ..LinkConfig::default()
@@ -106,9 +125,12 @@ pub fn run_dumbbell(
             }),
         )?;
     }
+    let build_s = built.elapsed().as_secs_f64();
+    let cpu0 = thread_cpu_s();
     let started = WallInstant::now();
     lab.run_until(Instant::from_secs(seconds + 1))?;
     let wall_s = started.elapsed().as_secs_f64();
+    let cpu_s = thread_cpu_s().zip(cpu0).map(|(b, a)| b - a);
     let (mut sent, mut delivered) = (0, 0);
     for a in lab.apps() {
         if let Some(u) = a.as_udp() {
@@ -119,6 +141,8 @@ pub fn run_dumbbell(
     let figures = RunFigures {
         nodes: lab.node_ids().count(),
         wall_s,
+        cpu_s,
+        build_s,
         sim_s: lab.now().as_nanos() as f64 / 1e9,
         events: lab.events_processed(),
         sent,
@@ -129,10 +153,12 @@ pub fn run_dumbbell(
 
 fn report(label: &str, f: &RunFigures) {
     println!(
-        "  {label:<10} {:>5} nodes  {:>6.1} simulated s  {:>6.3} wall s  {:>11} events  {:>5.2} M events/s  {:>6.1}x real time  datagrams sent {} delivered {} ({:.2}% lost)",
+        "  {label:<10} {:>5} nodes  {:>6.1} simulated s  {:>6.3} wall s ({} CPU s; built in {:.1} s)  {:>9} events  {:>5.2} M events/s  {:>6.1}x real time  datagrams sent {} delivered {} ({:.2}% lost)",
         f.nodes,
         f.sim_s,
         f.wall_s,
+        f.cpu_s.map_or("?".to_string(), |c| format!("{c:.2}")),
+        f.build_s,
         f.events,
         f.events as f64 / f.wall_s / 1e6,
         f.sim_s / f.wall_s,
@@ -161,6 +187,22 @@ pub fn run(args: &SimArgs) -> Result<Map<String, Value>, SimError> {
         Value::from(round(f.wall_s, 1000.0)),
     );
     out.insert("dumbbell_sim_s".into(), Value::from(round(f.sim_s, 1000.0)));
+    if let Some(c) = f.cpu_s {
+        out.insert("dumbbell_cpu_s".into(), Value::from(round(c, 100.0)));
+        out.insert(
+            "dumbbell_events_per_cpu_s".into(),
+            Value::from((f.events as f64 / c).round()),
+        );
+    }
+    out.insert(
+        "dumbbell_build_s".into(),
+        Value::from(round(f.build_s, 100.0)),
+    );
+    out.insert("dumbbell_datagrams_sent".into(), Value::from(f.sent));
+    out.insert(
+        "dumbbell_datagrams_delivered".into(),
+        Value::from(f.delivered),
+    );
     out.insert("dumbbell_events".into(), Value::from(f.events));
     out.insert(
         "dumbbell_events_per_s".into(),
@@ -187,6 +229,17 @@ pub fn run(args: &SimArgs) -> Result<Map<String, Value>, SimError> {
         Value::from(round(g.sim_s, 1000.0)),
     );
     out.insert("nodes_1000_events".into(), Value::from(g.events));
+    if let Some(c) = g.cpu_s {
+        out.insert("nodes_1000_cpu_s".into(), Value::from(round(c, 100.0)));
+        out.insert(
+            "events_per_cpu_s".into(),
+            Value::from((g.events as f64 / c).round()),
+        );
+    }
+    out.insert(
+        "nodes_1000_build_s".into(),
+        Value::from(round(g.build_s, 100.0)),
+    );
     out.insert(
         "events_per_s".into(),
         Value::from((g.events as f64 / g.wall_s).round()),
