@@ -29,7 +29,7 @@ pub use app::{
 pub use link::{DirStats, LinkConfig, Loss};
 pub use summary::Summary;
 pub use topo::{Topology, TopologyError};
-pub use world::{Action, CapturedFrame, LinkEnd, NodeKind, Sim, SimError};
+pub use world::{Action, CapturedFrame, HookVerdict, LinkEnd, LinkHook, NodeKind, Sim, SimError};
 
 /// A node of a simulation (ids are dense, in order of creation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

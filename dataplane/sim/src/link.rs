@@ -130,6 +130,8 @@ pub struct DirStats {
     pub duplicated: u64,
     /// Frames with a flipped byte.
     pub corrupted: u64,
+    /// Frames a link hook dropped.
+    pub hook_drops: u64,
     /// Frames (copies included) handed to the receiving node.
     pub delivered: u64,
     /// Most frames ever waiting in the queue.
@@ -148,6 +150,7 @@ impl DirStats {
         self.reordered += other.reordered;
         self.duplicated += other.duplicated;
         self.corrupted += other.corrupted;
+        self.hook_drops += other.hook_drops;
         self.delivered += other.delivered;
         self.max_queue = self.max_queue.max(other.max_queue);
     }

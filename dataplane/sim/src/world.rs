@@ -173,7 +173,24 @@ pub(crate) struct Link {
     pub dirs: [Direction; 2],
     pub pcap: Option<Capture<BufWriter<File>>>,
     pub record: Option<Vec<CapturedFrame>>,
+    pub hook: Option<LinkHook>,
 }
+
+/// What a link hook decides for a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookVerdict {
+    /// Deliver it (perhaps rewritten by the hook).
+    Pass,
+    /// Drop it (counted as `hook_drops`).
+    Drop,
+    /// Deliver it this much later than the link would.
+    Delay(Duration),
+}
+
+/// A hook on a link ([`Sim::set_link_hook`]): called with the time, the direction (0 from
+/// end `a` to `b`) and the frame after the link's own impairments spared it; it may
+/// rewrite the frame and decides what happens to it.
+pub type LinkHook = Box<dyn FnMut(Instant, u8, &mut Frame) -> HookVerdict>;
 
 pub(crate) struct Node {
     pub name: String,
@@ -476,6 +493,7 @@ impl Sim {
             ],
             pcap: None,
             record: None,
+            hook: None,
         });
         Ok(id)
     }
@@ -658,6 +676,15 @@ impl Sim {
             .ok_or_else(|| SimError::Build(format!("no link {}", id.0)))?;
         l.pcap = Some(Capture::create(path, 0)?);
         Ok(())
+    }
+
+    /// Puts `hook` on a link, replacing any: it sees every frame the link's impairments
+    /// let through, in both directions, and may drop, delay or rewrite it (a test's way
+    /// to inject exactly the fault it needs).
+    pub fn set_link_hook(&mut self, id: LinkId, hook: LinkHook) {
+        if let Some(l) = self.links.get_mut(id.0 as usize) {
+            l.hook = Some(hook);
+        }
     }
 
     /// Keeps every frame delivered on the link in memory (see [`Sim::captured`]).
@@ -1015,7 +1042,7 @@ fn transmit(
         d.stats.lost += 1;
         return;
     }
-    let at = now + ser + cfg.delay + fate.extra;
+    let mut at = now + ser + cfg.delay + fate.extra;
     if fate.extra > Duration::ZERO {
         d.stats.reordered += 1;
     }
@@ -1023,6 +1050,16 @@ fn transmit(
         if let Some(b) = frame.data_mut().get_mut(off) {
             *b ^= mask;
             d.stats.corrupted += 1;
+        }
+    }
+    if let Some(hook) = &mut l.hook {
+        match hook(now, dir, &mut frame) {
+            HookVerdict::Pass => {}
+            HookVerdict::Drop => {
+                d.stats.hook_drops += 1;
+                return;
+            }
+            HookVerdict::Delay(extra) => at += extra,
         }
     }
     let copy = if fate.duplicate {

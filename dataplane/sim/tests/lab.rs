@@ -520,3 +520,143 @@ fn udp_to_a_host_that_does_not_answer_reports_icmp_errors() {
     assert!(sim.stack(r1).unwrap().drops(DropReason::NeighborFailed) > 0);
     assert!(s.icmp_errors > 0, "{s:?}");
 }
+
+fn replies(sim: &Sim, node: sim::NodeId) -> Vec<u16> {
+    sim.events(node)
+        .iter()
+        .filter_map(|e| match e {
+            Event::EchoReply { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn scripted_route_removal_gives_net_unreachable_and_route_add_recovers() {
+    let mut sim = Sim::new(21);
+    let c = chain(&mut sim, 2, &fast()).unwrap();
+    sim.record_events(c.h1);
+    let app = sim
+        .add_app(c.h1, "p", ping(Chain::v4(2, true), 0, 1000, 30))
+        .unwrap();
+    let r1 = c.routers[0];
+    let prefix: stack::IpPrefix = "10.0.3.0/24".parse().unwrap();
+    sim.schedule(
+        Instant::from_millis(9_500),
+        Action::RouteRemove { node: r1, prefix },
+        "remove",
+    );
+    sim.schedule(
+        Instant::from_millis(19_500),
+        Action::RouteAdd {
+            node: r1,
+            prefix,
+            target: stack::RouteTarget::Via(Chain::v4(1, true)),
+        },
+        "add",
+    );
+    sim.run_until(Instant::from_secs(31)).unwrap();
+    let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+    // Seqs 11..=20 (sent at 10..19 s) meet no route at r1: ICMP net unreachable (code 0).
+    assert_eq!(s.errors, 10, "{s:?}");
+    assert!(s
+        .error_log
+        .iter()
+        .all(|e| e.kind == IcmpErrorKind::Unreachable(0) && e.from == Chain::v4(0, true)));
+    assert_eq!(s.received, 20, "{s:?}");
+    let got = replies(&sim, c.h1);
+    assert!(got.contains(&10) && got.contains(&21) && !got.contains(&15));
+    assert_eq!(sim.stack(r1).unwrap().drops(DropReason::NoRoute), 10);
+}
+
+#[test]
+fn a_stopped_node_drops_everything_and_recovers_when_started() {
+    let mut sim = Sim::new(22);
+    let c = chain(&mut sim, 3, &fast()).unwrap();
+    sim.record_events(c.h1);
+    let app = sim
+        .add_app(c.h1, "p", ping(Chain::v6(3, true), 0, 1000, 30))
+        .unwrap();
+    let r2 = c.routers[1];
+    sim.schedule(Instant::from_millis(9_500), Action::NodeStop(r2), "stop");
+    sim.schedule(Instant::from_millis(19_500), Action::NodeStart(r2), "start");
+    sim.run_until(Instant::from_secs(31)).unwrap();
+    let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+    assert!(sim.is_running(r2));
+    assert!((18..=20).contains(&s.received), "{s:?}");
+    let got = replies(&sim, c.h1);
+    assert!(got.contains(&10), "{got:?}");
+    assert!(!got.iter().any(|q| (11..=20).contains(q)), "{got:?}");
+    assert!(got.contains(&25) && got.contains(&30), "{got:?}");
+    assert!(sim.stack(r2).unwrap().drops(DropReason::PortDown) >= 10);
+}
+
+#[test]
+fn a_failing_scripted_action_is_an_error_naming_it() {
+    let mut sim = Sim::new(1);
+    let c = chain(&mut sim, 1, &fast()).unwrap();
+    sim.schedule(
+        Instant::from_secs(1),
+        Action::RouteRemove {
+            node: c.routers[0],
+            prefix: "192.0.2.0/24".parse().unwrap(),
+        },
+        "t.toml:9: event[0] (route-remove)",
+    );
+    let e = sim
+        .run_until(Instant::from_secs(2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("at 1.000000000s: t.toml:9: event[0] (route-remove): "),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_link_hook_drops_delays_and_rewrites_chosen_frames() {
+    let mut sim = Sim::new(30);
+    let h1 = sim.add_node("h1", NodeKind::Host).unwrap();
+    let h2 = sim.add_node("h2", NodeKind::Host).unwrap();
+    let link = sim
+        .connect(
+            h1,
+            &["192.0.2.1/24".parse().unwrap()],
+            h2,
+            &["192.0.2.2/24".parse().unwrap()],
+            fast(),
+        )
+        .unwrap();
+    // Replies (h2 -> h1) with an odd sequence number are dropped; requests are held back
+    // 50 ms; and replies to seq 2 get their TTL rewritten (which breaks the IPv4 header
+    // checksum, so h1 drops it).
+    sim.set_link_hook(
+        link,
+        Box::new(|_, dir, frame| {
+            let d = frame.data_mut();
+            let icmp = d.len() > 42 && d[12..14] == [0x08, 0x00] && d[23] == 1;
+            if !icmp {
+                return sim::HookVerdict::Pass;
+            }
+            let seq = u16::from_be_bytes([d[40], d[41]]);
+            match (dir, d[34]) {
+                (0, 8) => sim::HookVerdict::Delay(Duration::from_millis(50)),
+                (1, 0) if seq % 2 == 1 => sim::HookVerdict::Drop,
+                (1, 0) if seq == 2 => {
+                    d[22] = 1;
+                    sim::HookVerdict::Pass
+                }
+                _ => sim::HookVerdict::Pass,
+            }
+        }),
+    );
+    let app = sim
+        .add_app(h1, "p", ping("192.0.2.2".parse().unwrap(), 0, 100, 10))
+        .unwrap();
+    sim.run_until(Instant::from_secs(3)).unwrap();
+    let s = sim.app(app).unwrap().as_ping().unwrap().stats().clone();
+    assert_eq!(s.received, 4, "{s:?}");
+    assert!(s.rtt.min >= Duration::from_millis(52), "{s:?}");
+    assert_eq!(sim.link_stats(link).unwrap()[1].hook_drops, 5);
+    assert_eq!(sim.stack(h1).unwrap().drops(DropReason::Ipv4BadChecksum), 1);
+}

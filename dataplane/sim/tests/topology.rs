@@ -160,3 +160,44 @@ fn a_missing_file_is_named() {
         "{e}"
     );
 }
+
+#[test]
+fn truncated_and_mangled_files_give_errors_never_panics() {
+    let text = std::fs::read_to_string(example("lossy.toml")).unwrap();
+    let mut refused = 0;
+    for cut in (0..text.len()).step_by(7) {
+        if !text.is_char_boundary(cut) {
+            continue;
+        }
+        match Topology::from_str(&text[..cut], "cut.toml") {
+            Ok(t) => {
+                let _ = t.build(None);
+            }
+            Err(e) => {
+                assert!(e.to_string().starts_with("cut.toml"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 10);
+    // Values replaced by ones of the wrong shape or range.
+    for (from, to) in [
+        ("\"2Mbit\"", "\"-2Mbit\""),
+        ("\"15ms\"", "\"15 parsecs\""),
+        ("queue = 50", "queue = -1"),
+        ("p-gb = 0.02", "p-gb = \"x\""),
+        ("\"192.168.2.1/24\"", "\"192.168.2.1/99\""),
+        ("at = \"10s\"", "at = \"1e9s\""),
+        ("kind = \"router\"", "kind = 7"),
+        ("\"fd00:2::1\"", "\"fd00:2::1/64\""),
+    ] {
+        let bad = text.replacen(from, to, 1);
+        assert_ne!(bad, text, "{from}");
+        let e = Topology::from_str(&bad, "m.toml")
+            .and_then(|t| t.build(None).map(|_| t))
+            .expect_err(to);
+        let msg = e.to_string();
+        assert!(msg.starts_with("m.toml:"), "{msg}");
+        assert!(e.line.is_some() && e.key.is_some(), "{msg}");
+    }
+}
