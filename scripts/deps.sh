@@ -6,26 +6,36 @@ set -euo pipefail
 # Debian packages the build and tests need: a C compiler and make for mimalloc's and
 # libxdp's C sources (cc crate), pkg-config; clang, m4, libelf-dev, zlib1g-dev and
 # libbpf-dev for the XDP program (bpf/build.rs) and libbpf/libxdp; iproute2 and ethtool
-# for the tests that build network namespaces; iputils-ping, iputils-tracepath and iperf3
-# for the real Linux tools the end-to-end tests and scripts/topology.sh run across the
-# router (iperf3's debconf question, whether to start a daemon, is left at its default
-# "no" by the noninteractive frontend).
-PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2 ethtool
-    iputils-ping iputils-tracepath iperf3)
+# for the tests that build network namespaces.
+PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2 ethtool)
+# The real Linux tools that the main job (scripts/topology.sh) and the end-to-end tests
+# run on the hosts across the router. Both need root, so without root a missing one is
+# only reported (the in-memory demo and the tests that need no root go on without them).
+# iperf3's debconf question (start a daemon?) keeps its default, no, under the
+# noninteractive frontend.
+TOOLS=(iputils-ping iputils-tracepath iperf3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
+missing_tools=()
+for p in "${TOOLS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing_tools+=("$p")
+done
+if [ "$(id -u)" -ne 0 ]; then
+    if [ "${#missing[@]}" -gt 0 ]; then
         echo "deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
         exit 1
     fi
-    echo "deps: installing ${missing[*]}" >&2
+    if [ "${#missing_tools[@]}" -gt 0 ]; then
+        echo "deps: not installed (needed only as root, by the live topology and the end-to-end tests): ${missing_tools[*]}" >&2
+    fi
+elif [ "$((${#missing[@]} + ${#missing_tools[@]}))" -gt 0 ]; then
+    echo "deps: installing ${missing[*]} ${missing_tools[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" "${missing_tools[@]}"
 fi
 
 if [ -f "$HOME/.cargo/env" ]; then

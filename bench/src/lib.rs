@@ -4,3 +4,4 @@ pub mod forward;
 pub mod lpm;
 pub mod sim;
 pub mod tables;
+pub mod tcp;

@@ -260,6 +260,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Prometheus metrics listener, if any.
     pub metrics: Option<SocketAddr>,
+    /// Shared-memory sockets for applications, if offered.
+    pub sockets: Option<SocketsConfig>,
     /// Line of each port, route and neighbor, for errors found when building the stack.
     lines: Lines,
 }
@@ -273,6 +275,32 @@ struct Lines {
 
 /// The default control socket path.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/dataplane.sock";
+
+/// Where applications attach when `[sockets]` gives no `path`.
+pub const DEFAULT_SOCKETS_PATH: &str = "/run/dataplane-apps.sock";
+
+/// The `[sockets]` section: shared-memory sockets for applications.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketsConfig {
+    /// The Unix socket applications attach to.
+    pub path: PathBuf,
+    /// User ids allowed to attach (any, when empty and `allow_groups` is empty).
+    pub allow_users: Vec<u32>,
+    /// Group ids allowed to attach.
+    pub allow_groups: Vec<u32>,
+    /// Sockets one application may hold per shard.
+    pub max_sockets: u32,
+}
+
+impl SocketsConfig {
+    /// Whether a peer with `uid`/`gid` may attach (root always may).
+    pub fn allows(&self, uid: u32, gid: u32) -> bool {
+        uid == 0
+            || (self.allow_users.is_empty() && self.allow_groups.is_empty())
+            || self.allow_users.contains(&uid)
+            || self.allow_groups.contains(&gid)
+    }
+}
 
 // ---- raw serde structs ----
 
@@ -293,6 +321,18 @@ struct RawConfig {
     workers: Option<RawWorkers>,
     #[serde(default)]
     capture: BTreeMap<Spanned<String>, String>,
+    sockets: Option<Spanned<RawSockets>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSockets {
+    path: Option<String>,
+    #[serde(default)]
+    allow_users: Vec<u32>,
+    #[serde(default)]
+    allow_groups: Vec<u32>,
+    max_sockets: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -348,16 +388,30 @@ struct RawWorkers {
 struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
+    /// Byte offsets where lines 2, 3, ... start: a line number is a binary search, so
+    /// a file of a million routes loads in linear time.
+    line_starts: Vec<usize>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(origin: &'a str, text: &'a str) -> Ctx<'a> {
+        let line_starts = text
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
+        Ctx {
+            origin,
+            text,
+            line_starts,
+        }
+    }
+
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        // Lines that start at or before `end`, plus the first.
+        self.line_starts.partition_point(|&s| s <= end) + 1
     }
 
     fn err(&self, span: std::ops::Range<usize>, key: String, message: String) -> ConfigError {
@@ -466,7 +520,7 @@ impl Config {
 
     /// Validates configuration text; `origin` names it in errors.
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let cx = Ctx { origin, text };
+        let cx = Ctx::new(origin, text);
         let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
         let mut lines = Lines::default();
 
@@ -791,6 +845,27 @@ impl Config {
             })?),
         };
 
+        let sockets = match &raw.sockets {
+            None => None,
+            Some(sp) => {
+                let r = sp.get_ref();
+                let max_sockets = r.max_sockets.unwrap_or(1024);
+                if max_sockets == 0 {
+                    return Err(cx.at(sp, "sockets.max-sockets", "must be at least 1"));
+                }
+                Some(SocketsConfig {
+                    path: PathBuf::from(
+                        r.path
+                            .clone()
+                            .unwrap_or_else(|| DEFAULT_SOCKETS_PATH.to_string()),
+                    ),
+                    allow_users: r.allow_users.clone(),
+                    allow_groups: r.allow_groups.clone(),
+                    max_sockets,
+                })
+            }
+        };
+
         Ok(Config {
             origin: origin.to_string(),
             name: raw.name.unwrap_or_else(|| "dataplane".to_string()),
@@ -806,6 +881,7 @@ impl Config {
             ),
             log_level: raw.log_level.unwrap_or(LogLevel::Info),
             metrics,
+            sockets,
             lines,
         })
     }
@@ -986,6 +1062,14 @@ impl Config {
         }
         let _ = writeln!(s, "control socket: {}", self.control_socket.display());
         let _ = writeln!(s, "log level: {}", self.log_level.name());
+        if let Some(k) = &self.sockets {
+            let _ = writeln!(
+                s,
+                "sockets: {} (max {} per application and shard)",
+                k.path.display(),
+                k.max_sockets
+            );
+        }
         match self.metrics {
             Some(m) => {
                 let _ = writeln!(s, "metrics: http://{m}/metrics");

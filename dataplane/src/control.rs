@@ -142,6 +142,7 @@ pub struct Control {
     started: Instant,
     workers: Vec<Option<usize>>,
     metrics: Option<crate::metrics::Metrics>,
+    attach: Option<crate::attach::AttachServer>,
 }
 
 impl Control {
@@ -169,6 +170,10 @@ impl Control {
             Some(addr) => Some(crate::metrics::Metrics::start(addr, source.clone())?),
             None => None,
         };
+        let attach = match &config.sockets {
+            Some(k) => Some(crate::attach::AttachServer::bind(k)?),
+            None => None,
+        };
         let mut workers = config
             .workers
             .cores
@@ -188,6 +193,7 @@ impl Control {
             started: Instant::now(),
             workers,
             metrics,
+            attach,
         })
     }
 
@@ -206,6 +212,9 @@ impl Control {
                         .sample(&totals);
                 }
             }
+            if let Some(a) = &mut self.attach {
+                a.poll(&self.source.shared);
+            }
             let accepted = self.listener.as_ref().map(|l| l.accept());
             match accepted {
                 Some(Ok((stream, _))) => self.handle(stream),
@@ -221,6 +230,9 @@ impl Control {
         }
         if let Some(m) = self.metrics.take() {
             m.stop();
+        }
+        if let Some(mut a) = self.attach.take() {
+            a.close();
         }
     }
 
@@ -303,6 +315,9 @@ impl Control {
                 .collect::<Vec<_>>()
                 .join(",")
         );
+        if let Some(a) = &self.attach {
+            let _ = writeln!(s, "applications attached: {}", a.attached());
+        }
         let _ = writeln!(
             s,
             "{:<12} {:<9} {:<12} {:<17} {:>5} {:>6} {:>6} {:>5}  addresses",
@@ -441,7 +456,7 @@ impl Control {
             let h = &sh.handoff;
             let _ = writeln!(
                 s,
-                "  shard {} core {}: rx {rx} tx {tx}; handoff rx-out {} rx-in {} rx-full {} tx-out {} tx-in {} tx-full {}; snoop {} lost {}; pool-empty {}",
+                "  shard {} core {}: rx {rx} tx {tx}; handoff rx-out {} rx-in {} rx-full {} tx-out {} tx-in {} tx-full {}; snoop {} lost {}; pool-empty {}; apps {} sockets {}",
                 sh.shard,
                 sh.core.map_or("any".to_string(), |c| c.to_string()),
                 h.rx_out,
@@ -452,7 +467,9 @@ impl Control {
                 h.tx_full,
                 h.snoop_out,
                 h.snoop_lost,
-                sh.pool_alloc_failures
+                sh.pool_alloc_failures,
+                sh.apps.0,
+                sh.apps.1
             );
         }
         Ok(s)
@@ -704,6 +721,8 @@ pub fn stats_json(
                 "handoff": s.handoff,
                 "pool_alloc_failures": s.pool_alloc_failures,
                 "rounds": s.rounds,
+                "apps": s.apps.0,
+                "app_sockets": s.apps.1,
             })
         })
         .collect();

@@ -7,6 +7,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod attach;
 mod config;
 mod control;
 mod demo;

@@ -18,7 +18,9 @@
 //! h1-side address as hop 1, h2 reached at hop 2) and an `iperf3` TCP transfer to h2
 //! for 2 s (the data arrived and crossed the router). And the startup errors: a missing
 //! interface, missing privileges (root with no capabilities) and a worker core the
-//! machine lacks each give one line and exit status 1.
+//! machine lacks each give one line and exit status 1. The main job's live part,
+//! `scripts/topology.sh`, runs on the debug binary: it shows what it should and removes
+//! its namespaces, also on Ctrl-C.
 //!
 //! Each test makes its namespaces with unique names and removes them by a Drop guard,
 //! also when it fails. Without root the tests that need it say so and pass. The
@@ -366,6 +368,74 @@ fn run_with_a_core_this_machine_lacks_fails_with_one_line() {
     );
 }
 
+/// The parsers of the tools' output, on output captured from them here.
+#[test]
+fn tracepath_and_iperf3_output_parse() {
+    let trace = " 1?: [LOCALHOST]                      pmtu 1500\n 1:  198.51.100.1                                          0.161ms \n 1:  198.51.100.1                                          0.065ms \n 2:  203.0.113.2                                           0.075ms reached\n     Resume: pmtu 1500 hops 2 back 2 \n";
+    let hop = |n, a: &str, r| (n, a.to_string(), r);
+    assert_eq!(
+        tracepath_hops(trace),
+        [
+            hop(1, "198.51.100.1", false),
+            hop(1, "198.51.100.1", false),
+            hop(2, "203.0.113.2", true)
+        ]
+    );
+    let json = "{\"end\": {\"streams\": [{\"sender\": {\"bytes\":\t1}}],\n\t\t\"sum_sent\":\t{\n\t\t\t\"start\":\t0,\n\t\t\t\"bytes\":\t4122214400,\n\t\t\t\"retransmits\":\t15640,\n\t\t\t\"sender\":\ttrue\n\t\t},\n\t\t\"sum_received\":\t{\n\t\t\t\"bytes\":\t4121710904,\n\t\t\t\"sender\":\ttrue\n\t\t}}}";
+    assert_eq!(
+        iperf3_totals(json),
+        (Some(4122214400), Some(4121710904), Some(15640))
+    );
+    assert_eq!(iperf3_totals("iperf3: error"), (None, None, None));
+}
+
+/// The helpers' configurations, as other tests extend them, are what `run` accepts: top-level
+/// keys land before the first table and appended tables after the last.
+#[test]
+fn router_configs_with_extra_keys_and_tables_pass_check() {
+    for driver in ["afxdp", "afpacket", "tap"] {
+        let toml = router_toml_with(
+            driver,
+            "log-level = \"debug\"\n",
+            "\n[[routes]]\nprefix = \"192.0.2.0/24\"\nvia = \"203.0.113.2\"\n",
+        );
+        let path =
+            std::env::temp_dir().join(format!("dpe2e-{}-check-{driver}.toml", std::process::id()));
+        std::fs::write(&path, &toml).unwrap();
+        let _f = TempFile(path.clone());
+        let out = Command::new(env!("CARGO_BIN_EXE_dataplane"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let summary = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{driver}: {}\n{toml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for want in [
+            "log level: debug",
+            "192.0.2.0/24 via 203.0.113.2",
+            "10.0.0.0/8 unreachable",
+            "2001:db8:99::/48 unreachable",
+            "198.51.100.1/24",
+            "2001:db8:2::1/64",
+            "idle poll-then-sleep",
+        ] {
+            assert!(
+                summary.contains(want),
+                "{driver}: no {want:?} in\n{summary}"
+            );
+        }
+        let ports = summary
+            .lines()
+            .filter(|l| l.starts_with("  r-h") && l.split_whitespace().nth(1) == Some(driver))
+            .count();
+        assert_eq!(ports, 2, "{driver}: two ports on it in\n{summary}");
+    }
+}
+
 /// An idle router (after some traffic): with `busy-poll` the worker spins (about a
 /// core); with `poll-then-sleep` it sleeps in poll(2) and uses a small fraction of one.
 #[test]
@@ -421,4 +491,155 @@ fn idle_router_sleeps_with_poll_then_sleep() {
         used[1],
         used[0]
     );
+}
+
+/// `scripts/topology.sh` (the main job's live part) on the debug binary, as a process
+/// group of its own, with its output read line by line; returns the child, its pid and
+/// a channel of its stdout and stderr lines.
+fn topology_script(seconds: &str) -> (std::process::Child, u32, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/topology.sh");
+    let mut child = Command::new("bash")
+        .arg(script)
+        .args([
+            "--binary",
+            env!("CARGO_BIN_EXE_dataplane"),
+            "--seconds",
+            seconds,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start scripts/topology.sh");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        out.lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx.send(l)))
+    });
+    std::thread::spawn(move || {
+        err.lines()
+            .map_while(Result::ok)
+            .for_each(|l| drop(tx2.send(l)))
+    });
+    let pid = child.id();
+    (child, pid, rx)
+}
+
+/// The namespaces named after the script's pid that still exist.
+fn script_namespaces(pid: u32) -> Vec<String> {
+    sh("ip", &["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("dprun-{pid}-")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The pid of `dataplane run` that the script reports starting.
+fn script_router_pid(lines: &[String]) -> Option<u32> {
+    lines.iter().find_map(|l| {
+        l.strip_prefix("dataplane run (pid ")?
+            .split(')')
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// The main job's live part shows ping over IPv4 and IPv6, tracepath with the router as
+/// hop 1, our throughput beside Linux forwarding's, the router's counters, and removes
+/// its namespaces.
+#[test]
+fn main_job_script_shows_the_router_at_work_and_cleans_up() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (mut child, pid, rx) = topology_script("1");
+    let status = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let lines: Vec<String> = rx.try_iter().collect();
+    let text = lines.join("\n");
+    eprintln!("{text}");
+    assert!(status.success(), "{status}:\n{text}");
+    assert_eq!(
+        text.matches("3 packets transmitted, 3 received, 0% packet loss")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.contains("dataplane run (pid ") && text.contains(" on afxdp in namespace "),
+        "{text}"
+    );
+    for hop1 in ["198.51.100.1", "2001:db8:1::1"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()[..].starts_with(&["1:", hop1])),
+            "{hop1} as hop 1:\n{text}"
+        );
+    }
+    assert_eq!(text.matches("reached").count(), 2, "{text}");
+    let summary = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("throughput h1 -> h2: dataplane (afxdp) "))
+        .unwrap_or_else(|| panic!("no throughput summary:\n{text}"));
+    let rates: Vec<f64> = summary
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        rates.len() == 2 && rates.iter().all(|&r| r > 0.0),
+        "ours and Linux's rates in {summary:?}"
+    );
+    assert!(text.contains("dataplane: stopped by signal 15"), "{text}");
+    assert_eq!(counter(&text, "forwarded").len(), 2, "{text}");
+    assert_eq!(script_namespaces(pid), Vec::<String>::new());
+}
+
+/// Ctrl-C (SIGINT to the script's process group) while it measures: the router stops,
+/// the namespaces go.
+#[test]
+fn main_job_script_cleans_up_on_ctrl_c() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let (mut child, pid, rx) = topology_script("30");
+    let mut lines = Vec::new();
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(60)) {
+        let measuring = l.starts_with("== throughput");
+        lines.push(l);
+        if measuring {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    assert!(
+        text.contains("== throughput") && script_namespaces(pid).len() == 3,
+        "{text}"
+    );
+    let router = script_router_pid(&lines).unwrap_or_else(|| panic!("router pid:\n{text}"));
+    // What a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
+    sh("kill", &["-INT", "--", &format!("-{pid}")]);
+    let status = child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    lines.extend(rx.try_iter());
+    let text = lines.join("\n");
+    eprintln!("{text}");
+    assert!(!status.success(), "{status}:\n{text}");
+    assert!(text.contains("topology: interrupted"), "{text}");
+    assert!(text.contains("dataplane: stopped by signal 15"), "{text}");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{router}")).exists(),
+        "dataplane run {router} still running:\n{text}"
+    );
+    assert_eq!(script_namespaces(pid), Vec::<String>::new());
 }

@@ -115,8 +115,28 @@ drop_reasons! {
     UdpSocketQueueFull => "udp_socket_queue_full",
     /// TCP cut off or with a bad checksum.
     TcpMalformed => "tcp_malformed",
-    /// TCP to a port nobody listens on (RST sent).
+    /// TCP to a port nobody listens on (RST sent unless it was a RST; RFC 9293 §3.10.7.1).
     TcpNoListener => "tcp_no_listener",
+    /// A TCP segment the connection's state does not take (no ACK, RST or SYN where
+    /// none belongs, a SYN with ACK to a listener).
+    TcpUnexpected => "tcp_unexpected",
+    /// A TCP segment outside the receive window (RFC 9293 §3.10.7.4; an ACK answers it).
+    TcpOutOfWindow => "tcp_out_of_window",
+    /// An in-window RST or a SYN on a synchronized connection: answered with a
+    /// challenge ACK, not acted on (RFC 5961 §3.2, §4.2).
+    TcpChallengeAck => "tcp_challenge_ack",
+    /// A TCP ACK for data never sent or far too old (RFC 5961 §5.2, RFC 9293 §3.10.7.4).
+    TcpBadAck => "tcp_bad_ack",
+    /// A TCP segment with an old timestamp (PAWS, RFC 7323 §5).
+    TcpPaws => "tcp_paws",
+    /// Out-of-order TCP data with no reassembly range left.
+    TcpOooOverflow => "tcp_ooo_overflow",
+    /// A SYN for a listener whose accept queue is full.
+    TcpListenOverflow => "tcp_listen_overflow",
+    /// A half-open connection dropped to make room for a new SYN (backlog full).
+    TcpSynQueueEvicted => "tcp_syn_queue_evicted",
+    /// A SYN while the TCP socket table is full.
+    TcpTableFull => "tcp_table_full",
     /// An upper-layer protocol the stack does not implement (ICMP protocol unreachable).
     ProtocolUnreachable => "protocol_unreachable",
     /// A fragment for local delivery: reassembly is not implemented yet.

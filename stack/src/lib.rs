@@ -17,6 +17,7 @@ pub mod neighbor;
 pub mod ratelimit;
 pub mod route;
 pub mod stack;
+pub mod tcp;
 pub mod time;
 pub mod wire;
 
@@ -25,4 +26,5 @@ pub use counters::{DropReason, PortCounters};
 pub use iface::{InterfaceConfig, PortId};
 pub use mem::{Frame, FramePool, PoolConfig};
 pub use stack::{EchoRequest, Event, RouteTarget, SocketError, Stack, StackConfig, UdpHandle};
+pub use tcp::{Readiness, TcpConfig, TcpHandle, TcpState};
 pub use time::{Duration, Instant};

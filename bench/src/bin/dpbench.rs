@@ -34,6 +34,8 @@ enum Cmd {
     /// The laboratory: a 100 + 100 host dumbbell for 64 simulated seconds of UDP, and a
     /// 1,000-node topology (simulated events per second).
     Sim(bench::sim::SimArgs),
+    /// Bulk TCP between two stacks in one process (in-memory frames, one core).
+    Tcp(bench::tcp::TcpArgs),
 }
 
 /// Options of `dpbench fastpath`.
@@ -126,6 +128,10 @@ fn main() {
                 std::process::exit(1);
             }
         },
+        Cmd::Tcp(a) => bench::tcp::run(&a).unwrap_or_else(|e| {
+            eprintln!("tcp benchmark failed: {e}");
+            std::process::exit(1);
+        }),
     };
     println!("{}", Value::Object(summary));
 }

@@ -85,7 +85,9 @@ fn broken_configs_name_line_and_key() {
             "t.toml:3: ports[0].driver: string values must be quoted, expected literal string",
         ),
         // Unknown top-level key.
-        ("colour = \"blue\"\n", "t.toml:1: colour: unknown field `colour`, expected one of `name`, `forwarding`, `log-level`, `control-socket`, `metrics`, `ports`, `routes`, `neighbors`, `workers`, `capture`"),
+        ("[sockets]\nmax-sockets = 0\n", "t.toml:1: sockets.max-sockets: must be at least 1"),
+        ("[sockets]\nusers = [1]\n", "t.toml:2: sockets.users: unknown field `users`, expected one of `path`, `allow-users`, `allow-groups`, `max-sockets`"),
+        ("colour = \"blue\"\n", "t.toml:1: colour: unknown field `colour`, expected one of `name`, `forwarding`, `log-level`, `control-socket`, `metrics`, `ports`, `routes`, `neighbors`, `workers`, `capture`, `sockets`"),
         // Unknown key in a port.
         (
             "[[ports]]\nname = \"a\"\ndriver = \"memory\"\nspeed = 10\n",

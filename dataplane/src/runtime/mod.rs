@@ -19,6 +19,7 @@
 //! SIGINT/SIGTERM stop everything: the shards return their final counters, their drivers
 //! drop (AF_XDP detaches its XDP program) and the socket file is removed.
 
+pub mod apps;
 pub mod shard;
 
 use std::fmt::Write as _;

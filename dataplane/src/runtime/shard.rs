@@ -72,6 +72,11 @@ impl ShardLink {
         })
     }
 
+    /// A descriptor that wakes the shard (for an application's client library).
+    pub fn wake_fd(&self) -> std::os::fd::RawFd {
+        self.wake_tx.as_raw_fd()
+    }
+
     /// Wakes the shard if it sleeps; call after queueing work for it.
     pub fn notify(&self) {
         if self.sleeping.load(Ordering::SeqCst) {
@@ -157,6 +162,8 @@ pub struct ShardStats {
     pub pool_alloc_failures: u64,
     /// Rounds of the poll loop.
     pub rounds: u64,
+    /// Applications attached to this shard, and their open sockets.
+    pub apps: (usize, u32),
 }
 
 /// A worker's state.
@@ -185,6 +192,8 @@ pub struct Shard {
     tx: Vec<Frame>,
     /// Per port: frames to receive (from `inbound`) / send (from `outbound`).
     per_port: Vec<Vec<Frame>>,
+    /// Attached applications' shared-memory sockets.
+    pub apps: Vec<super::apps::AppConn>,
 }
 
 impl Shard {
@@ -220,6 +229,7 @@ impl Shard {
             local: Vec::with_capacity(BATCH),
             tx: Vec::with_capacity(BATCH),
             per_port: (0..n).map(|_| Vec::with_capacity(BATCH)).collect(),
+            apps: Vec::new(),
         }
     }
 
@@ -252,6 +262,10 @@ impl Shard {
             handoff: self.handoff.clone(),
             pool_alloc_failures: self.stack.pool().alloc_failures(),
             rounds: self.rounds,
+            apps: (
+                self.apps.len(),
+                self.apps.iter().map(|a| a.open_sockets()).sum(),
+            ),
         }
     }
 
@@ -282,19 +296,38 @@ impl Shard {
                     });
                     let link = &self.shared.shards[self.id];
                     link.sleeping.store(true, Ordering::SeqCst);
-                    // Checked after raising the flag: work queued before it was seen
-                    // here, work queued after it writes a wake-up byte.
-                    if !link.has_work() {
+                    for a in &self.apps {
+                        a.set_asleep(true);
+                    }
+                    // Checked after raising the flags: work queued before them is seen
+                    // here, work queued after them writes a wake-up byte.
+                    if !link.has_work() && !self.apps.iter().any(|a| a.has_requests()) {
                         // The count is not reset: an idle worker that wakes to nothing
                         // sleeps again after one round, not after another `empty_polls`.
                         sleeper.sleep(wait);
                     }
                     link.sleeping.store(false, Ordering::SeqCst);
+                    for a in &self.apps {
+                        a.set_asleep(false);
+                    }
                     link.drain_wake();
                 }
             }
         }
         self.close_captures();
+        for app in &mut self.apps {
+            app.close_all(&mut self.stack);
+        }
+    }
+
+    /// Detaches application `id`: its sockets close.
+    pub fn detach_app(&mut self, id: u64) {
+        for app in &mut self.apps {
+            if app.id == id {
+                app.close_all(&mut self.stack);
+            }
+        }
+        self.apps.retain(|a| a.id != id);
     }
 
     /// Picks up a new route table and runs queued commands.
@@ -315,6 +348,9 @@ impl Shard {
         let now = self.clock.now();
         let mut work = self.receive(now);
         work += self.receive_inbound(now);
+        for app in &mut self.apps {
+            work += app.serve(&mut self.stack, now);
+        }
         if self.stack.poll_at().is_some_and(|t| t <= now) {
             self.stack.poll(now);
         }

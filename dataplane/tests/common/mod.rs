@@ -268,6 +268,8 @@ pub fn router_toml_with(driver: &str, keys: &str, tables: &str) -> String {
 pub struct Router {
     child: Option<Child>,
     _config: TempFile,
+    /// The control socket this helper chose, removed when the router is killed.
+    _socket: Option<TempFile>,
 }
 
 /// A file removed when this value goes.
@@ -294,11 +296,12 @@ impl Router {
         let path = std::env::temp_dir().join(format!("{}-{driver}.toml", r.name));
         // Each router its own control socket (tests run side by side), unless the
         // configuration names one.
-        let toml = if toml.contains("control-socket") {
-            toml.to_string()
+        let (toml, socket) = if toml.contains("control-socket") {
+            (toml.to_string(), None)
         } else {
             let sock = control_socket(r, driver);
-            format!("control-socket = {:?}\n{toml}", sock.display().to_string())
+            let t = format!("control-socket = {:?}\n{toml}", sock.display().to_string());
+            (t, Some(TempFile(sock)))
         };
         std::fs::write(&path, toml).unwrap();
         let child = Command::new("ip")
@@ -313,6 +316,7 @@ impl Router {
         Router {
             child: Some(child),
             _config: TempFile(path),
+            _socket: socket,
         }
     }
 

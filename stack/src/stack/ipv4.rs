@@ -373,7 +373,10 @@ impl Stack {
                     self.icmp_error_v4(now, port, &frame, Icmp4Error::PortUnreachable);
                 }
             }
-            IpProtocol::Tcp => self.count_drop(port, DropReason::TcpNoListener),
+            IpProtocol::Tcp => {
+                let (s, d) = (IpAddr::V4(src), IpAddr::V4(dst));
+                self.tcp_input(now, port, ip.payload(), s, d);
+            }
             _ => {
                 self.count_drop(port, DropReason::ProtocolUnreachable);
                 self.icmp_error_v4(now, port, &frame, Icmp4Error::ProtoUnreachable);

@@ -225,7 +225,10 @@ impl Stack {
                     }
                 }
             }
-            IpProtocol::Tcp => self.count_drop(port, DropReason::TcpNoListener),
+            IpProtocol::Tcp => {
+                let seg = ip.payload().get(off..).unwrap_or(&[]);
+                self.tcp_input(now, port, seg, IpAddr::V6(src), IpAddr::V6(dst));
+            }
             IpProtocol::Ipv6NoNxt => self.ports[usize::from(port.0)].counters.delivered += 1,
             _ => {
                 self.count_drop(port, DropReason::ProtocolUnreachable);

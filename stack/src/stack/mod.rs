@@ -13,6 +13,7 @@ mod input;
 mod ipv4;
 mod ipv6;
 mod output;
+mod tcp;
 mod udp;
 
 pub use udp::{SocketError, UdpHandle};
@@ -54,6 +55,8 @@ pub struct StackConfig {
     pub event_queue_len: usize,
     /// Send IPv4 ICMP destination unreachable for packets that match no route.
     pub icmp_unreachable: bool,
+    /// TCP parameters.
+    pub tcp: crate::tcp::TcpConfig,
 }
 
 impl Default for StackConfig {
@@ -67,6 +70,7 @@ impl Default for StackConfig {
             tx_queue_len: 1024,
             event_queue_len: 1024,
             icmp_unreachable: true,
+            tcp: crate::tcp::TcpConfig::default(),
         }
     }
 }
@@ -293,6 +297,7 @@ pub struct Stack {
     /// Ports that had frames queued since the last [`Stack::take_tx_ready`] (room for
     /// every port is reserved as ports are added, so listing one never allocates).
     tx_ready: Vec<PortId>,
+    tcp: tcp::TcpSockets,
     scratch: Scratch,
 }
 
@@ -330,6 +335,7 @@ impl Stack {
         let neighbors = NeighborCache::new(config.neighbor, seed ^ 0x9e37_79b9_7f4a_7c15);
         let limiter = RateLimiter::new(config.icmp_rate);
         let events = VecDeque::with_capacity(config.event_queue_len);
+        let tcp = tcp::TcpSockets::new(&config.tcp, seed);
         Stack {
             config,
             ports: Vec::new(),
@@ -343,6 +349,7 @@ impl Stack {
             tx_ready: Vec::new(),
             rng: seed ^ 0x5851_f42d_4c95_7f2d,
             udp: udp::UdpSockets::default(),
+            tcp,
             scratch: Scratch::new(),
         }
     }
@@ -668,7 +675,10 @@ impl Stack {
 
     /// When [`Stack::poll`] next has work (neighbor timers); `None` when idle.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.neighbors.poll_at()
+        match (self.neighbors.poll_at(), self.tcp_poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Runs timers due at `now`: neighbor retransmissions, probes, expiry; packets whose
@@ -685,6 +695,7 @@ impl Stack {
         }
         self.scratch.solicits = solicits;
         self.scratch.failed = failed;
+        self.tcp_poll(now);
     }
 
     #[inline]

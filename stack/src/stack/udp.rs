@@ -65,6 +65,15 @@ pub enum SocketError {
     BadDestination,
     /// The datagram cannot be sent.
     Send(SendError),
+    /// The socket table is full.
+    TableFull,
+    /// Nothing to read yet (TCP).
+    WouldBlock,
+    /// The TCP socket's state does not allow the call (a listener, or a connection
+    /// closed for sending).
+    InvalidState(crate::tcp::TcpState),
+    /// The TCP connection failed.
+    Connection(crate::tcp::TcpError),
 }
 
 impl fmt::Display for SocketError {
@@ -79,6 +88,10 @@ impl fmt::Display for SocketError {
                 f.write_str("destination is not a unicast address and port")
             }
             SocketError::Send(e) => write!(f, "{e}"),
+            SocketError::TableFull => f.write_str("too many sockets"),
+            SocketError::WouldBlock => f.write_str("no data yet"),
+            SocketError::InvalidState(s) => write!(f, "not possible in state {s}"),
+            SocketError::Connection(e) => write!(f, "{e}"),
         }
     }
 }

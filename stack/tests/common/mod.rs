@@ -15,6 +15,40 @@ pub struct Net {
     pub links: Vec<((usize, PortId), (usize, PortId))>,
     pub now: Instant,
     buf: Vec<Frame>,
+    /// Seeded loss, duplication and reordering of every frame on every link.
+    pub impair: Option<Impair>,
+    /// Frames held back one round (reordered), with where they go.
+    held: Vec<((usize, PortId), Frame)>,
+    /// Frames dropped, duplicated and reordered by `impair`.
+    pub impaired: [u64; 3],
+}
+
+/// Link impairments, each a probability per frame, drawn from a seeded generator.
+#[derive(Debug, Clone, Copy)]
+pub struct Impair {
+    pub loss: f64,
+    pub dup: f64,
+    pub reorder: f64,
+    pub rng: u64,
+}
+
+impl Impair {
+    pub fn new(seed: u64, loss: f64, dup: f64, reorder: f64) -> Self {
+        Impair {
+            loss,
+            dup,
+            reorder,
+            rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+        }
+    }
+
+    /// A uniform draw in [0, 1) (xorshift64*).
+    pub fn draw(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 pub fn mac(node: u8, port: u8) -> EthernetAddress {
@@ -28,6 +62,9 @@ impl Net {
             links: Vec::new(),
             now: Instant::from_secs(1),
             buf: Vec::with_capacity(256),
+            impair: None,
+            held: Vec::new(),
+            impaired: [0; 3],
         }
     }
 
@@ -59,11 +96,22 @@ impl Net {
     pub fn run(&mut self, max_rounds: usize) -> usize {
         let mut moved = 0;
         for _ in 0..max_rounds {
-            let mut any = false;
+            let mut any = !self.held.is_empty();
+            let held = std::mem::take(&mut self.held);
+            for (to, f) in held {
+                let now = self.now;
+                self.buf.push(f);
+                self.nodes[to.0].receive_batch(now, to.1, &mut self.buf);
+                self.buf.clear();
+            }
             for i in 0..self.links.len() {
                 let (a, b) = self.links[i];
                 for (from, to) in [(a, b), (b, a)] {
                     self.nodes[from.0].drain_tx(from.1, &mut self.buf, usize::MAX);
+                    if self.impair.is_some() && !self.buf.is_empty() {
+                        any = true;
+                        self.impair_batch(to);
+                    }
                     if !self.buf.is_empty() {
                         any = true;
                         moved += self.buf.len();
@@ -83,6 +131,32 @@ impl Net {
             }
         }
         moved
+    }
+
+    /// Applies `impair` to the frames in `buf` bound for `to`.
+    fn impair_batch(&mut self, to: (usize, PortId)) {
+        let mut imp = self.impair.take().unwrap();
+        let frames: Vec<Frame> = self.buf.drain(..).collect();
+        for f in frames {
+            if imp.draw() < imp.loss {
+                self.impaired[0] += 1;
+                continue;
+            }
+            if imp.draw() < imp.dup {
+                if let Some(mut copy) = self.nodes[to.0].pool().alloc() {
+                    copy.append(f.len()).unwrap().copy_from_slice(f.data());
+                    self.impaired[1] += 1;
+                    self.buf.push(copy);
+                }
+            }
+            if imp.draw() < imp.reorder {
+                self.impaired[2] += 1;
+                self.held.push((to, f));
+            } else {
+                self.buf.push(f);
+            }
+        }
+        self.impair = Some(imp);
     }
 
     /// Advances time by `d` in 10 ms steps, moving frames.

@@ -1,0 +1,839 @@
+//! TCP between stacks on the in-memory net: handshakes, transfers, closes, resets,
+//! RFC 5961 defences, loss recovery and a SYN flood. Every run is deterministic: time is
+//! the net's virtual clock (1 ms per round) and impairments come from a seeded generator.
+
+mod common;
+
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use common::{mac, Impair, Net};
+use stack::wire::ethernet::{EthernetFrame, EthernetRepr};
+use stack::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use stack::wire::tcp::{TcpControl, TcpPacket, TcpRepr};
+use stack::wire::{EtherType, IpProtocol};
+use stack::{
+    DropReason, Duration, Frame, PortId, SocketError, StackConfig, TcpConfig, TcpHandle, TcpState,
+};
+
+const A4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+const B4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(ip), port)
+}
+
+/// Two hosts, a (node 0) and b (node 1), on one link, IPv4 and IPv6.
+fn pair_with(tcp: TcpConfig) -> Net {
+    let mut net = Net::new();
+    for name in ["a", "b"] {
+        let mut cfg = StackConfig::host(name);
+        cfg.tcp = tcp.clone();
+        net.add(cfg);
+    }
+    let pa = net.port(0, &["10.0.0.1/24"], &["2001:db8::1/64"]);
+    let pb = net.port(1, &["10.0.0.2/24"], &["2001:db8::2/64"]);
+    net.link((0, pa), (1, pb));
+    net
+}
+
+fn pair() -> Net {
+    pair_with(TcpConfig::default())
+}
+
+/// Listens on b:80, connects from a, runs the handshake; returns (client, server).
+fn connected(net: &mut Net) -> (TcpHandle, TcpHandle) {
+    connected_to(net, sa(B4, 80))
+}
+
+fn connected_to(net: &mut Net, server: SocketAddr) -> (TcpHandle, TcpHandle) {
+    let l = net.nodes[1].tcp_listen(server, 8).unwrap();
+    let now = net.now;
+    let c = net.nodes[0].tcp_connect(now, server, None).unwrap();
+    net.run(50);
+    let s = net.nodes[1].tcp_accept(l).expect("accepted");
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Established));
+    (c, s)
+}
+
+/// Moves `data` from (node `from`, handle `tx`) to (node `to`, handle `rx`), one round
+/// at a time; returns what arrived once `len` bytes are in.
+fn pump(
+    net: &mut Net,
+    from: usize,
+    tx: TcpHandle,
+    to: usize,
+    rx: TcpHandle,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(data.len());
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..2_000_000 {
+        if sent < data.len() {
+            let now = net.now;
+            sent += net.nodes[from].tcp_send(now, tx, &data[sent..]).unwrap();
+        }
+        net.run(1);
+        loop {
+            match net.nodes[to].tcp_recv(rx, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(SocketError::WouldBlock) => break,
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+        if got.len() >= data.len() {
+            return got;
+        }
+    }
+    panic!("transfer stalled at {} of {} bytes", got.len(), data.len());
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// RFC 9293 §3.5 three-way handshake; RFC 7323 §2, §3 and RFC 2018 §2 options agreed;
+/// MSS from the interface MTU (RFC 9293 §3.7.1).
+#[test]
+fn handshake_negotiates_mss_wscale_timestamps_sack_rfc9293_3_5() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    for (node, h) in [(0, c), (1, s)] {
+        let t = net.nodes[node].tcp_connection(h).unwrap();
+        assert_eq!(t.mss(), 1460);
+        assert!(t.timestamps());
+        assert!(t.sack());
+        // 256 KiB buffers need a shift of 3 to fit 16 bits.
+        assert_eq!(t.window_scale(), Some((3, 3)));
+    }
+    let (cl, cr) = net.nodes[0].tcp_connection(c).unwrap().endpoints();
+    assert_eq!(cr, sa(B4, 80));
+    assert_eq!(cl.ip(), IpAddr::V4(A4));
+    assert!(cl.port() >= 49152, "ephemeral port {}", cl.port());
+}
+
+/// Options are on only when both sides offer them (RFC 7323 §2.2, §3.2; RFC 2018 §2).
+#[test]
+fn handshake_without_options_when_peer_offers_none_rfc7323() {
+    let mut net = pair();
+    let plain = TcpConfig {
+        window_scale: false,
+        timestamps: false,
+        sack: false,
+        ..TcpConfig::default()
+    };
+    net.nodes[0] = {
+        let mut cfg = StackConfig::host("a");
+        cfg.tcp = plain;
+        let pool = stack::FramePool::with_frames(4096, stack::PoolConfig::default()).unwrap();
+        let mut st = stack::Stack::new(cfg, pool, 7);
+        let port =
+            stack::InterfaceConfig::new("a0", mac(0, 0)).with_ipv4("10.0.0.1/24".parse().unwrap());
+        st.add_port(port).unwrap();
+        st
+    };
+    let (c, s) = connected(&mut net);
+    for (node, h) in [(0, c), (1, s)] {
+        let t = net.nodes[node].tcp_connection(h).unwrap();
+        assert!(!t.timestamps() && !t.sack());
+        assert_eq!(t.window_scale(), None);
+        assert_eq!(t.mss(), 1460);
+    }
+    let data = pattern(300_000, 3);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &data), data);
+}
+
+/// Data both ways (RFC 9293 §3.8), then a half-close (§3.6): a's FIN ends b's reading,
+/// b still sends, then closes; both reach CLOSED through TIME-WAIT on a.
+#[test]
+fn data_both_ways_then_half_close_rfc9293_3_6() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let up = pattern(200_000, 1);
+    let down = pattern(150_000, 2);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &up), up);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &down), down);
+
+    let now = net.now;
+    net.nodes[0].tcp_shutdown(now, c).unwrap();
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::FinWait2));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::CloseWait));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.nodes[1].tcp_recv(s, &mut buf), Ok(0), "EOF after FIN");
+    assert!(net.nodes[1].tcp_readiness(s).unwrap().readable);
+    // a may no longer send; b may.
+    assert!(matches!(
+        net.nodes[0].tcp_send(now, c, b"x"),
+        Err(SocketError::InvalidState(TcpState::FinWait2))
+    ));
+    let tail = pattern(10_000, 5);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &tail), tail);
+    let now = net.now;
+    net.nodes[1].tcp_close(now, s).unwrap();
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    assert_eq!(net.nodes[1].tcp_state(s), None, "closed and released");
+    assert_eq!(net.nodes[0].tcp_recv(c, &mut buf), Ok(0));
+}
+
+/// TIME-WAIT lasts the configured 2 MSL, then CLOSED (RFC 9293 §3.6, §3.10.8).
+#[test]
+fn time_wait_expires_after_configured_duration_rfc9293_3_6() {
+    let tcp = TcpConfig {
+        time_wait: Duration::from_secs(2),
+        ..TcpConfig::default()
+    };
+    let mut net = pair_with(tcp);
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_close(now, c).unwrap();
+    net.run(20);
+    net.nodes[1].tcp_close(net.now, s).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    assert_eq!(net.nodes[0].tcp_socket_count(), 1);
+    net.advance(Duration::from_millis(1900));
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    net.advance(Duration::from_millis(200));
+    assert_eq!(net.nodes[0].tcp_state(c), None);
+    assert_eq!(net.nodes[0].tcp_socket_count(), 0);
+}
+
+/// Both sides connect to each other at once (RFC 9293 §3.5, figure 8).
+#[test]
+fn simultaneous_open_rfc9293_3_5_figure_8() {
+    let mut net = pair();
+    let now = net.now;
+    let c = net.nodes[0]
+        .tcp_connect(now, sa(B4, 5000), Some(sa(A4, 6000)))
+        .unwrap();
+    let s = net.nodes[1]
+        .tcp_connect(now, sa(A4, 6000), Some(sa(B4, 5000)))
+        .unwrap();
+    net.run(100);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Established));
+    let data = pattern(50_000, 9);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &data), data);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &data), data);
+}
+
+/// Both sides close at once: FIN-WAIT-1 → CLOSING → TIME-WAIT on both (RFC 9293 §3.6,
+/// figure 13).
+#[test]
+fn simultaneous_close_rfc9293_3_6_figure_13() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_shutdown(now, c).unwrap();
+    net.nodes[1].tcp_shutdown(now, s).unwrap();
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::FinWait1));
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::TimeWait));
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::TimeWait));
+}
+
+/// A SYN to a port nobody listens on is answered with RST,ACK (RFC 9293 §3.10.7.1); the
+/// client's connection is refused.
+#[test]
+fn rst_for_closed_port_rfc9293_3_10_7_1() {
+    let mut net = pair();
+    let now = net.now;
+    let c = net.nodes[0].tcp_connect(now, sa(B4, 81), None).unwrap();
+    net.run(50);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::Refused))
+    );
+    assert!(net.nodes[0].tcp_readiness(c).unwrap().closed);
+    assert_eq!(net.nodes[1].drops(DropReason::TcpNoListener), 1);
+    net.nodes[0].tcp_close(net.now, c).unwrap();
+    assert_eq!(net.nodes[0].tcp_socket_count(), 0);
+}
+
+/// A frame from a's address and MAC to b, carrying `repr`.
+fn forged(net: &Net, repr: &TcpRepr<'_>) -> Frame {
+    let src = IpAddr::V4(A4);
+    let dst = IpAddr::V4(B4);
+    let ip = Ipv4Repr {
+        src_addr: A4,
+        dst_addr: B4,
+        next_header: IpProtocol::Tcp,
+        payload_len: repr.buffer_len(),
+        hop_limit: 64,
+        dont_frag: true,
+        ident: 1,
+    };
+    let mut f = net.nodes[1].pool().alloc().unwrap();
+    let len = 14 + ip.buffer_len() + repr.buffer_len();
+    let d = f.append(len).unwrap();
+    EthernetRepr {
+        src_addr: mac(0, 0),
+        dst_addr: mac(1, 0),
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut *d));
+    let mut p = Ipv4Packet::new_unchecked(&mut d[14..]);
+    ip.emit(&mut p);
+    repr.emit(&mut TcpPacket::new_unchecked(p.payload_mut()), src, dst);
+    f
+}
+
+fn seg(
+    src_port: u16,
+    control: TcpControl,
+    seq: u32,
+    ack: Option<u32>,
+    payload: &[u8],
+) -> TcpRepr<'_> {
+    TcpRepr {
+        src_port,
+        dst_port: 80,
+        control,
+        seq_number: seq,
+        ack_number: ack,
+        window_len: 1000,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None; 3],
+        timestamp: None,
+        payload,
+    }
+}
+
+/// Blind injection (RFC 5961): an in-window RST that is not exactly RCV.NXT, and a SYN,
+/// draw a challenge ACK and change nothing; data outside the window is dropped with an
+/// ACK (RFC 9293 §3.10.7.4); only the exact RST resets.
+#[test]
+fn blind_rst_syn_and_data_rejected_with_challenge_ack_rfc5961() {
+    // Forged segments carry no timestamps.
+    let tcp = TcpConfig {
+        timestamps: false,
+        ..TcpConfig::default()
+    };
+    let mut net = pair_with(tcp);
+    let (c, s) = connected(&mut net);
+    let cport = net.nodes[0].tcp_connection(c).unwrap().endpoints().0.port();
+    let (una, nxt, rcv_nxt, _) = net.nodes[1].tcp_connection(s).unwrap().sequence_space();
+    assert_eq!(una, nxt);
+    let now = net.now;
+    let tx_before = net.nodes[1].counters().tx_packets;
+    let cases = [
+        (
+            seg(cport, TcpControl::Rst, rcv_nxt + 100, None, &[]),
+            DropReason::TcpChallengeAck,
+        ),
+        (
+            seg(cport, TcpControl::Syn, rcv_nxt + 5, None, &[]),
+            DropReason::TcpChallengeAck,
+        ),
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt.wrapping_add(1_000_000),
+                Some(nxt),
+                b"evil",
+            ),
+            DropReason::TcpOutOfWindow,
+        ),
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt.wrapping_sub(70_000),
+                Some(nxt),
+                b"evil",
+            ),
+            DropReason::TcpOutOfWindow,
+        ),
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt,
+                Some(nxt.wrapping_add(1_000_000)),
+                b"evil",
+            ),
+            DropReason::TcpBadAck,
+        ),
+    ];
+    for (i, (repr, reason)) in cases.iter().enumerate() {
+        let mut batch = vec![forged(&net, repr)];
+        net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+        assert_eq!(
+            net.nodes[1].drops(*reason) as usize,
+            cases[..=i].iter().filter(|c| c.1 == *reason).count(),
+            "case {i}"
+        );
+        assert_eq!(
+            net.nodes[1].tcp_state(s),
+            Some(TcpState::Established),
+            "case {i}"
+        );
+        assert_eq!(
+            net.nodes[1].counters().tx_packets,
+            tx_before + i as u64 + 1,
+            "an ACK for case {i}"
+        );
+    }
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        net.nodes[1].tcp_recv(s, &mut buf),
+        Err(SocketError::WouldBlock)
+    );
+    // The exact RST resets.
+    let mut batch = vec![forged(
+        &net,
+        &seg(cport, TcpControl::Rst, rcv_nxt, None, &[]),
+    )];
+    net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Closed));
+    assert_eq!(
+        net.nodes[1].tcp_recv(s, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::Reset))
+    );
+}
+
+/// Byte-exact transfers under seeded loss (0–10 %), duplication and reordering, both
+/// directions, many seeds (RFC 6298 retransmission, RFC 6582 NewReno recovery, RFC 2018
+/// SACK blocks and out-of-order reassembly).
+#[test]
+fn lossy_transfers_arrive_byte_exact_for_many_seeds() {
+    let len = 1 << 20;
+    for seed in 0..50u64 {
+        for dir in 0..2 {
+            let mut tcp = TcpConfig::default();
+            if seed % 2 == 1 {
+                tcp.congestion = stack::tcp::CongestionControl::NewReno;
+            }
+            let mut net = pair_with(tcp);
+            let (c, s) = connected(&mut net);
+            let loss = (seed % 11) as f64 / 100.0;
+            net.impair = Some(Impair::new(seed * 2 + dir, loss, 0.01, 0.02));
+            let data = pattern(len, seed);
+            let got = if dir == 0 {
+                pump(&mut net, 0, c, 1, s, &data)
+            } else {
+                pump(&mut net, 1, s, 0, c, &data)
+            };
+            assert!(
+                got == data,
+                "seed {seed} dir {dir}: {} bytes differ",
+                got.len()
+            );
+        }
+    }
+}
+
+/// A 4 MB transfer over IPv6 with 5 % loss and reordering.
+#[test]
+fn large_transfer_ipv6_lossy() {
+    let mut net = pair();
+    let server: SocketAddr = "[2001:db8::2]:443".parse().unwrap();
+    let (c, s) = connected_to(&mut net, server);
+    net.impair = Some(Impair::new(77, 0.05, 0.01, 0.02));
+    let data = pattern(4 << 20, 77);
+    assert!(pump(&mut net, 0, c, 1, s, &data) == data);
+}
+
+/// `(seq, payload length, flags byte)` of a TCP/IPv4 frame.
+fn tcp_info(f: &Frame) -> Option<(u32, usize, u8)> {
+    let d = f.data();
+    if d.len() < 14 + 20 + 20 || d[12..14] != [0x08, 0x00] || d[23] != 6 {
+        return None;
+    }
+    let ihl = usize::from(d[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([d[16], d[17]]));
+    let t = &d[14 + ihl..14 + total];
+    let hl = usize::from(t[12] >> 4) * 4;
+    Some((
+        u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        t.len() - hl,
+        t[13],
+    ))
+}
+
+/// One round of the net like `Net::run(1)`, passing each frame through `keep(from
+/// node, frame)`.
+fn step_filtered(net: &mut Net, keep: &mut impl FnMut(usize, &Frame) -> bool) {
+    let mut buf = Vec::new();
+    for i in 0..net.links.len() {
+        let (a, b) = net.links[i];
+        for (from, to) in [(a, b), (b, a)] {
+            net.nodes[from.0].drain_tx(from.1, &mut buf, usize::MAX);
+            buf.retain(|f| keep(from.0, f));
+            if !buf.is_empty() {
+                let now = net.now;
+                net.nodes[to.0].receive_batch(now, to.1, &mut buf);
+                buf.clear();
+            }
+        }
+    }
+    net.now += Duration::from_millis(1);
+    let now = net.now;
+    for n in &mut net.nodes {
+        n.poll(now);
+    }
+}
+
+/// RFC 6298 §5.5: each timeout doubles the RTO (from the 200 ms floor, §2.4 as
+/// configured), up to the retry limit, after which the connection times out.
+#[test]
+fn retransmission_timer_backs_off_rfc6298_5_5() {
+    let tcp = TcpConfig {
+        max_retries: 5,
+        ..TcpConfig::default()
+    };
+    let mut net = pair_with(tcp);
+    let (c, _s) = connected(&mut net);
+    let rto0 = net.nodes[0].tcp_connection(c).unwrap().rto();
+    assert_eq!(rto0, Duration::from_millis(200), "RTT of 1-2 ms: the floor");
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, &[7u8; 1000]).unwrap();
+    let mut times = Vec::new();
+    let mut rtos = Vec::new();
+    for _ in 0..100_000 {
+        let t = net.now;
+        let mut seen = false;
+        step_filtered(&mut net, &mut |from, f| {
+            if from == 0 && tcp_info(f).is_some_and(|(_, len, _)| len == 1000) {
+                seen = true;
+                return false;
+            }
+            true
+        });
+        if seen {
+            times.push(t.as_nanos() / 1_000_000);
+            rtos.push(net.nodes[0].tcp_connection(c).unwrap().rto().as_millis());
+        }
+        if net.nodes[0].tcp_state(c) == Some(TcpState::Closed) {
+            break;
+        }
+    }
+    // The first send and five retransmissions, then the give-up.
+    assert_eq!(times.len(), 6, "{times:?}");
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    for (i, g) in gaps.iter().enumerate() {
+        let want = 200u64 << i;
+        assert!(
+            g.abs_diff(want) <= 2,
+            "gap {i}: {g} ms, want {want} ({gaps:?})"
+        );
+    }
+    assert_eq!(rtos[1..], [400, 800, 1600, 3200, 6400]);
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::TimedOut))
+    );
+}
+
+/// RFC 5681 §3.2 / RFC 6582: one lost segment in a flight is sent again after three
+/// duplicate ACKs, long before the retransmission timer (200 ms here) would fire.
+#[test]
+fn fast_retransmit_on_three_duplicate_acks_rfc5681_3_2() {
+    for cc in [
+        stack::tcp::CongestionControl::NewReno,
+        stack::tcp::CongestionControl::Cubic,
+    ] {
+        let mut net = pair_with(TcpConfig {
+            congestion: cc,
+            ..TcpConfig::default()
+        });
+        let (c, s) = connected(&mut net);
+        let data = pattern(100_000, 11);
+        let now = net.now;
+        assert_eq!(net.nodes[0].tcp_send(now, c, &data).unwrap(), data.len());
+        let mut data_segs = 0;
+        let mut lost: Option<(u32, u64)> = None;
+        let mut resent_after = None;
+        let mut recovery_seen = false;
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        for _ in 0..1000 {
+            let t = net.now.as_nanos() / 1_000_000;
+            step_filtered(&mut net, &mut |from, f| {
+                let Some((seq, len, _)) = tcp_info(f) else {
+                    return true;
+                };
+                if from != 0 || len == 0 {
+                    return true;
+                }
+                data_segs += 1;
+                match lost {
+                    None if data_segs == 3 => {
+                        lost = Some((seq, t));
+                        false
+                    }
+                    Some((l, at)) if l == seq && resent_after.is_none() => {
+                        resent_after = Some(t - at);
+                        true
+                    }
+                    _ => true,
+                }
+            });
+            recovery_seen |= net.nodes[0].tcp_connection(c).unwrap().in_recovery();
+            while let Ok(n) = net.nodes[1].tcp_recv(s, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if got.len() == data.len() {
+                break;
+            }
+        }
+        assert!(got == data, "{cc:?}: transfer incomplete");
+        assert!(recovery_seen, "{cc:?}: fast recovery entered");
+        let after = resent_after.expect("retransmitted");
+        assert!(
+            after < 50,
+            "{cc:?}: resent after {after} ms, not by the timer"
+        );
+    }
+}
+
+/// RFC 9293 §3.8.6.1: against a zero window the sender probes, with backoff, and the
+/// transfer resumes when the receiver reads.
+#[test]
+fn zero_window_probes_until_window_opens_rfc9293_3_8_6_1() {
+    let mut net = pair_with(TcpConfig {
+        rx_buffer: 8192,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    let data = pattern(40_000, 4);
+    let now = net.now;
+    assert_eq!(net.nodes[0].tcp_send(now, c, &data).unwrap(), data.len());
+    let mut probes = Vec::new();
+    for _ in 0..5000 {
+        let t = net.now.as_nanos() / 1_000_000;
+        step_filtered(&mut net, &mut |from, f| {
+            if from == 0 && tcp_info(f).is_some_and(|(_, len, _)| len == 1) {
+                probes.push(t);
+            }
+            true
+        });
+    }
+    assert_eq!(net.nodes[0].tcp_connection(c).unwrap().send_window(), 0);
+    assert!(probes.len() >= 3, "probes at {probes:?}");
+    let gaps: Vec<u64> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[1] >= g[0]), "backoff: {gaps:?}");
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Established));
+    // Now read: the window opens and everything arrives.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..20_000 {
+        while let Ok(n) = net.nodes[1].tcp_recv(s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        net.run(1);
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}
+
+/// Spoofed SYNs from 192.0.2.0/24 to b:80.
+fn syn_flood(net: &mut Net, count: u32) {
+    let now = net.now;
+    let mut x = 12345u32;
+    for i in 0..count {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let src = Ipv4Addr::new(192, 0, 2, (x >> 24) as u8 | 1);
+        let mut repr = seg(1024 + (i % 60000) as u16, TcpControl::Syn, x, None, &[]);
+        repr.max_seg_size = Some(1460);
+        let mut f = forged(net, &repr);
+        // Rewrite the source address (and the checksums) to the spoofed one.
+        {
+            let d = f.data_mut();
+            let mut ip = Ipv4Packet::new_unchecked(&mut d[14..]);
+            ip.set_src_addr(src);
+            ip.fill_checksum();
+            TcpPacket::new_unchecked(ip.payload_mut())
+                .fill_checksum(IpAddr::V4(src), IpAddr::V4(B4));
+        }
+        let mut batch = vec![f];
+        net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+    }
+}
+
+/// A SYN flood from spoofed sources (RFC 4987 §3.4, with SYN cookies off): the
+/// listener's backlog bounds what it keeps (the oldest half-open connection makes
+/// room), and a real client still gets in.
+#[test]
+fn syn_flood_keeps_memory_bounded_and_real_client_connects_rfc4987() {
+    let mut net = pair_with(TcpConfig {
+        syn_cookies: false,
+        ..TcpConfig::default()
+    });
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 16).unwrap();
+    for _ in 0..4 {
+        syn_flood(&mut net, 500);
+        assert!(net.nodes[1].tcp_socket_count() <= 1 + 16);
+    }
+    assert!(net.nodes[1].drops(DropReason::TcpSynQueueEvicted) >= 2000 - 16);
+    net.run(10);
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    let s = net.nodes[1]
+        .tcp_accept(l)
+        .expect("the real client is accepted");
+    let data = pattern(10_000, 8);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &data), data);
+    assert!(net.nodes[1].tcp_socket_count() <= 1 + 16 + 1);
+}
+
+/// `size_of` the control block: the goal is at most 2 KiB without buffers.
+#[test]
+fn control_block_is_small() {
+    let size = core::mem::size_of::<stack::tcp::Tcb>();
+    eprintln!("size_of::<Tcb>() = {size}");
+    assert!(size <= 2048, "{size}");
+}
+
+/// Frames from node `from` seen in `rounds` rounds: (round, payload length, flags).
+fn watch(net: &mut Net, from: usize, rounds: usize) -> Vec<(usize, usize, u8)> {
+    let mut seen = Vec::new();
+    for r in 0..rounds {
+        step_filtered(net, &mut |f, frame| {
+            if f == from {
+                if let Some((_, len, flags)) = tcp_info(frame) {
+                    seen.push((r, len, flags));
+                }
+            }
+            true
+        });
+    }
+    seen
+}
+
+/// RFC 9293 §3.8.6.3 / RFC 5681 §4.2: a lone segment is acknowledged after the delayed
+/// ACK timeout (40 ms here), every second full segment at once.
+#[test]
+fn delayed_ack_waits_for_timeout_or_second_segment_rfc5681_4_2() {
+    let mut net = pair();
+    let (c, _s) = connected(&mut net);
+    net.run(100);
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, &[1u8; 100]).unwrap();
+    let acks = watch(&mut net, 1, 100);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert!((38..=42).contains(&acks[0].0), "delayed ACK at {acks:?}");
+    net.run(100);
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, &[2u8; 2 * 1448]).unwrap();
+    let acks = watch(&mut net, 1, 100);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0].0, 0, "immediate ACK after two full segments");
+}
+
+/// Nagle (RFC 9293 §3.7.4): small writes while data is unacknowledged are held and
+/// coalesced; with nodelay each goes at once.
+#[test]
+fn nagle_coalesces_small_writes_unless_nodelay_rfc9293_3_7_4() {
+    for nodelay in [false, true] {
+        let mut net = pair();
+        let (c, _s) = connected(&mut net);
+        net.run(100);
+        net.nodes[0].tcp_set_nodelay(c, nodelay).unwrap();
+        let now = net.now;
+        for _ in 0..3 {
+            net.nodes[0].tcp_send(now, c, &[3u8; 10]).unwrap();
+        }
+        let segs: Vec<usize> = watch(&mut net, 0, 100)
+            .into_iter()
+            .filter(|s| s.1 > 0)
+            .map(|s| s.1)
+            .collect();
+        if nodelay {
+            assert_eq!(segs, [10, 10, 10]);
+        } else {
+            assert_eq!(segs, [10, 20]);
+        }
+    }
+}
+
+/// Keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): after the idle time a probe goes out
+/// and its answer keeps the connection; with the peer gone, the probes run out and the
+/// connection times out.
+#[test]
+fn keepalive_probes_then_times_out_when_peer_is_gone_rfc1122_4_2_3_6() {
+    let mut net = pair_with(TcpConfig {
+        keepalive: Some(Duration::from_secs(10)),
+        keepalive_interval: Duration::from_secs(1),
+        keepalive_probes: 3,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    let probes = watch(&mut net, 0, 25_000);
+    let zero: Vec<_> = probes.iter().filter(|p| p.1 == 0).collect();
+    assert!(zero.len() >= 2, "a probe every idle period: {probes:?}");
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    // The peer goes away: nothing comes back.
+    for _ in 0..20_000 {
+        step_filtered(&mut net, &mut |from, _| from != 1);
+    }
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::TimedOut))
+    );
+}
+
+/// SYN cookies (RFC 4987 §3.6): with the half-open queue full of spoofed SYNs, nothing
+/// is evicted and nothing grows; the real client's handshake completes through a cookie
+/// (MSS kept, no other option) and data flows both ways.
+#[test]
+fn syn_cookies_admit_real_client_under_flood_rfc4987_3_6() {
+    let mut net = pair();
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 8).unwrap();
+    syn_flood(&mut net, 2000);
+    assert_eq!(net.nodes[1].tcp_socket_count(), 1 + 8);
+    assert_eq!(net.nodes[1].drops(DropReason::TcpSynQueueEvicted), 0);
+    net.run(10);
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    let s = net.nodes[1]
+        .tcp_accept(l)
+        .expect("accepted through a cookie");
+    let t = net.nodes[1].tcp_connection(s).unwrap();
+    assert_eq!(t.mss(), 1460);
+    assert!(!t.timestamps() && !t.sack() && t.window_scale().is_none());
+    let up = pattern(300_000, 12);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &up), up);
+    let down = pattern(300_000, 13);
+    assert_eq!(pump(&mut net, 1, s, 0, c, &down), down);
+    // A forged ACK with a wrong cookie is refused with a reset.
+    let before = net.nodes[1].drops(DropReason::TcpUnexpected);
+    let mut batch = vec![forged(
+        &net,
+        &seg(5555, TcpControl::None, 1, Some(12345), &[]),
+    )];
+    let now = net.now;
+    net.nodes[1].receive_batch(now, PortId(0), &mut batch);
+    assert_eq!(net.nodes[1].drops(DropReason::TcpUnexpected), before + 1);
+    assert_eq!(net.nodes[1].tcp_socket_count(), 1 + 8 + 1);
+}
