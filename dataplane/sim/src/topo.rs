@@ -5,6 +5,8 @@
 //! [sim]
 //! seed = 1            # the CLI's --seed overrides it
 //! until = "10s"       # the CLI's --until overrides it; without either, run until idle
+//! step-budget = 1000000   # events a run may process (200 million by default)
+//! pool-frames = 512   # frames of 2 KiB per node (prefaulted when the node is made)
 //!
 //! [[node]]
 //! name = "h1"

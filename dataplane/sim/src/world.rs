@@ -32,8 +32,10 @@ use crate::{AppId, LinkId, NodeId};
 /// [`Sim::set_step_budget`].
 pub const DEFAULT_STEP_BUDGET: u64 = 200_000_000;
 
-/// Frames of each node's pool unless [`Sim::set_pool_frames`] says otherwise.
-pub const DEFAULT_POOL_FRAMES: u32 = 1024;
+/// Frames of each node's pool unless [`Sim::set_pool_frames`] says otherwise: 1 MiB of
+/// 2 KiB frames, mapped when the node is made (see `prefault`), so a topology costs about
+/// 1 MiB per node; frames in flight belong to the pool of the node that made them.
+pub const DEFAULT_POOL_FRAMES: u32 = 512;
 
 /// The poll time a neighbor cache reports when it has nothing to time.
 const NEVER: Instant = Instant::from_nanos(u64::MAX);
