@@ -43,6 +43,9 @@ pub struct SimArgs {
     /// Simulated seconds of the 1,000-node run.
     #[arg(long, default_value_t = 10)]
     pub nodes_1000_seconds: u64,
+    /// Runs of the dumbbell (the median by CPU time is reported).
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
     /// Skip the 1,000-node run.
     #[arg(long)]
     pub skip_nodes_1000: bool,
@@ -175,13 +178,37 @@ pub fn run(args: &SimArgs) -> Result<Map<String, Value>, SimError> {
         "sim: dumbbell {} + {} hosts, 2 routers, 5 Mbit/s access, {} Mbit/s bottleneck, UDP {} kbit/s x {} B per left host, {} simulated s, seed {} (one core)",
         args.hosts, args.hosts, args.bottleneck_mbit, args.rate_kbit, args.size, args.seconds, args.seed
     );
-    let (f, lab) = run_dumbbell(args, args.hosts, args.seconds)?;
-    report("dumbbell", &f);
-    if args.verbose {
-        print!("{}", Summary::of(&lab).render());
+    // Several runs (same seed, same events): the median by CPU time is reported, with
+    // the range of CPU and wall seconds.
+    let mut runs = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let (f, lab) = run_dumbbell(args, args.hosts, args.seconds)?;
+        report("dumbbell", &f);
+        if args.verbose && runs.is_empty() {
+            print!("{}", Summary::of(&lab).render());
+        }
+        drop(lab);
+        runs.push(f);
     }
-    drop(lab);
     let round = |x: f64, d: f64| (x * d).round() / d;
+    let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+    let cpus: Vec<f64> = runs.iter().filter_map(|r| r.cpu_s).collect();
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        Value::from(vec![round(lo, 100.0), round(hi, 100.0)])
+    };
+    out.insert("dumbbell_runs".into(), Value::from(runs.len()));
+    out.insert("dumbbell_wall_s_range".into(), range(&walls));
+    if !cpus.is_empty() {
+        out.insert("dumbbell_cpu_s_range".into(), range(&cpus));
+    }
+    runs.sort_by(|a, b| {
+        a.cpu_s
+            .unwrap_or(a.wall_s)
+            .total_cmp(&b.cpu_s.unwrap_or(b.wall_s))
+    });
+    let f = runs[runs.len() / 2];
     out.insert(
         "dumbbell_wall_s".into(),
         Value::from(round(f.wall_s, 1000.0)),
