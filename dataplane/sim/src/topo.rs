@@ -62,7 +62,7 @@ use toml::Spanned;
 
 use crate::app::{AppConfig, PingConfig, UdpFlowConfig, UDP_HEADER};
 use crate::link::{LinkConfig, Loss};
-use crate::world::{Action, NodeKind, Sim, SimError};
+use crate::world::{Action, NodeKind, Sim, SimError, MAX_POOL_FRAMES};
 
 /// Why a topology was refused: the file, the line, the key and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -498,8 +498,12 @@ impl Topology {
                 topo.step_budget = Some(*b.get_ref());
             }
             if let Some(p) = &s.pool_frames {
-                if *p.get_ref() < 16 {
-                    return Err(cx.at(p, "sim.pool-frames", "must be at least 16"));
+                if !(16..=MAX_POOL_FRAMES).contains(p.get_ref()) {
+                    return Err(cx.at(
+                        p,
+                        "sim.pool-frames",
+                        format!("{}: 16 to {MAX_POOL_FRAMES} frames", p.get_ref()),
+                    ));
                 }
                 topo.pool_frames = Some(*p.get_ref());
             }

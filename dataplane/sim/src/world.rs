@@ -37,6 +37,9 @@ pub const DEFAULT_STEP_BUDGET: u64 = 200_000_000;
 /// 1 MiB per node; frames in flight belong to the pool of the node that made them.
 pub const DEFAULT_POOL_FRAMES: u32 = 512;
 
+/// The most frames a node's pool may have (512 MiB of memory, all of it mapped).
+pub const MAX_POOL_FRAMES: u32 = 1 << 18;
+
 /// The poll time a neighbor cache reports when it has nothing to time.
 const NEVER: Instant = Instant::from_nanos(u64::MAX);
 
@@ -371,9 +374,9 @@ impl Sim {
         self.step_budget = budget;
     }
 
-    /// Sets the frame pool size of nodes added from now on.
+    /// Sets the frame pool size of nodes added from now on (16 to [`MAX_POOL_FRAMES`]).
     pub fn set_pool_frames(&mut self, frames: u32) {
-        self.pool_frames = frames.max(16);
+        self.pool_frames = frames.clamp(16, MAX_POOL_FRAMES);
     }
 
     /// Adds a host or router named `name` with the stack's default configuration.

@@ -139,6 +139,7 @@ fn bad_topologies_name_file_line_and_key() {
         (format!("{TWO}\n[[event]]\nat = \"1s\"\naction = \"link-up\"\nlink = \"x-y\"\n"), "t.toml:12: event[0].link: no link named \"x-y\""),
         ("[sim]\nuntil = \"forever\"\n".into(), "t.toml:2: sim.until:"),
         ("[sim]\nseed = \"one\"\n".into(), "t.toml:2: sim.seed:"),
+        ("[sim]\npool-frames = 4000000000\n".into(), "t.toml:2: sim.pool-frames: 4000000000: 16 to 262144 frames"),
         ("[[node]\n".into(), "t.toml:1"),
         (format!("{TWO}[[node]]\nname = \"a\"\nkind = \"host\"\n"), "t.toml:9: node[2].name: node \"a\" is defined twice"),
     ];
