@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
 done
 case "$seconds" in ''|*[!0-9]*|0) echo "topology: --seconds takes a whole number of seconds, not $seconds" >&2; exit 2 ;; esac
 case "$driver" in afxdp|afpacket|tap) ;; *) echo "topology: --driver afxdp|afpacket|tap, not $driver" >&2; exit 2 ;; esac
+dpctl="$(dirname "$binary")/dpctl"
 if [ "$(id -u)" -ne 0 ]; then
     echo "topology: needs root (network namespaces, AF_XDP)" >&2
     exit 1
@@ -164,8 +165,22 @@ start_router() {
             ip -n "$R" link set "$tap" up
         done
     fi
-    sleep 1
-    if ! kill -0 "$router_pid" 2>/dev/null; then
+    # Ready when its control socket answers (drivers open, workers running); a router
+    # that exits first failed to start.
+    local ready=""
+    for _ in $(seq 600); do
+        if ! kill -0 "$router_pid" 2>/dev/null; then
+            break
+        fi
+        if [ -S "$work/control.sock" ] && { [ ! -x "$dpctl" ] ||
+            "$dpctl" --socket "$work/control.sock" show ports >/dev/null 2>&1; }; then
+            ready=1
+            break
+        fi
+        sleep 0.05
+    done
+    if [ -z "$ready" ] || ! kill -0 "$router_pid" 2>/dev/null; then
+        kill -TERM "$router_pid" 2>/dev/null || true
         wait "$router_pid" || true
         router_pid=""
         return 1
@@ -222,7 +237,6 @@ throughput
 ours=$gbits
 echo "throughput h1 -> h2 through dataplane ($driver): $ours Gbit/s"
 
-dpctl="$(dirname "$binary")/dpctl"
 if [ -x "$dpctl" ]; then
     step "dpctl: the running router's routes, neighbors and counters"
     "$dpctl" --socket "$work/control.sock" show routes

@@ -38,13 +38,13 @@ pub struct DriversArgs {
 }
 
 /// Set by SIGINT/SIGTERM: the run stops and the namespaces are removed.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+pub(crate) static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-fn install_signal_handlers() {
+pub(crate) fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
@@ -109,11 +109,11 @@ pub fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| (a / b * 1000.0).round() / 1000.0)
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn ip(args: &[&str]) -> Result<String, String> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, String> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -129,12 +129,12 @@ fn ip(args: &[&str]) -> Result<String, String> {
 }
 
 /// A network namespace removed when this value is dropped.
-struct Netns {
-    name: String,
+pub struct Netns {
+    pub(crate) name: String,
 }
 
 impl Netns {
-    fn new(tag: &str) -> Result<Netns, String> {
+    pub(crate) fn new(tag: &str) -> Result<Netns, String> {
         let name = format!("dpb-{}-{tag}", std::process::id());
         ip(&["netns", "add", &name])?;
         let ns = Netns { name };
@@ -142,14 +142,14 @@ impl Netns {
         Ok(ns)
     }
 
-    fn ip(&self, args: &str) -> Result<String, String> {
+    pub(crate) fn ip(&self, args: &str) -> Result<String, String> {
         let mut v = vec!["-n", self.name.as_str()];
         v.extend(args.split_whitespace());
         ip(&v)
     }
 
     /// Moves the calling thread into this namespace.
-    fn enter(&self) -> Result<(), String> {
+    pub(crate) fn enter(&self) -> Result<(), String> {
         let path = format!("/var/run/netns/{}", self.name);
         let f = std::fs::File::open(&path).map_err(|e| format!("open {path}: {e}"))?;
         // SAFETY: setns(2) on a descriptor that stays open for the call.
@@ -160,7 +160,7 @@ impl Netns {
         Ok(())
     }
 
-    fn wait_up(&self, dev: &str) -> Result<(), String> {
+    pub(crate) fn wait_up(&self, dev: &str) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let out = self.ip(&format!("-br link show dev {dev}"))?;
@@ -175,7 +175,7 @@ impl Netns {
         }
     }
 
-    fn mac(&self, dev: &str) -> Result<[u8; 6], String> {
+    pub(crate) fn mac(&self, dev: &str) -> Result<[u8; 6], String> {
         let out = self.ip(&format!("-br link show dev {dev}"))?;
         let text = out.split_whitespace().nth(2).unwrap_or("");
         let mut m = [0u8; 6];
@@ -198,7 +198,7 @@ impl Drop for Netns {
     }
 }
 
-fn pin(core: usize) {
+pub(crate) fn pin(core: usize) {
     if let Some(ids) = core_affinity::get_core_ids() {
         if let Some(id) = ids.get(core % ids.len().max(1)) {
             core_affinity::set_for_current(*id);
@@ -206,7 +206,7 @@ fn pin(core: usize) {
     }
 }
 
-fn ifindex(name: &str) -> Result<u32, String> {
+pub(crate) fn ifindex(name: &str) -> Result<u32, String> {
     let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
     // SAFETY: if_nametoindex(3) reads a NUL-terminated string that outlives the call.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
@@ -221,7 +221,7 @@ fn ifindex(name: &str) -> Result<u32, String> {
 
 /// An AF_PACKET raw socket bound to `name` (in the caller's namespace); `protocol` 0
 /// sends only, `ETH_P_ALL` also receives.
-fn packet_socket(name: &str, protocol: u16) -> Result<OwnedFd, String> {
+pub(crate) fn packet_socket(name: &str, protocol: u16) -> Result<OwnedFd, String> {
     let index = ifindex(name)?;
     let proto = protocol.to_be();
     // SAFETY: plain socket(2); the result is checked before use.

@@ -8,7 +8,7 @@
 //! closes (the application exited, or was killed), every shard closes the
 //! application's sockets and drops its rings, and the memory goes with the last map.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
@@ -32,6 +32,9 @@ pub struct AttachServer {
     listener: UnixListener,
     config: SocketsConfig,
     apps: Vec<Attached>,
+    /// Connections whose greeting has not fully arrived: never waited for, so a
+    /// silent client cannot stall the control plane.
+    greeting: Vec<(UnixStream, Vec<u8>, std::time::Instant)>,
     next_id: u64,
 }
 
@@ -60,6 +63,7 @@ impl AttachServer {
             listener,
             config: config.clone(),
             apps: Vec::new(),
+            greeting: Vec::new(),
             next_id: 1,
         })
     }
@@ -72,7 +76,41 @@ impl AttachServer {
     /// Accepts new applications and notices departed ones.
     pub fn poll(&mut self, shared: &Shared) {
         while let Ok((stream, _)) = self.listener.accept() {
-            match self.handshake(&stream, shared) {
+            let _ = stream.set_nonblocking(true);
+            if self.greeting.len() >= 64 {
+                let _ = (&stream).write_all(b"ERR too many attaches in progress\n");
+                continue;
+            }
+            self.greeting.push((
+                stream,
+                Vec::new(),
+                std::time::Instant::now() + Duration::from_secs(2),
+            ));
+        }
+        let now = std::time::Instant::now();
+        let mut i = 0;
+        while i < self.greeting.len() {
+            let (stream, buf, deadline) = &mut self.greeting[i];
+            let mut b = [0u8; 64];
+            let closed = match stream.read(&mut b) {
+                Ok(0) => true,
+                Ok(n) => {
+                    buf.extend_from_slice(&b[..n]);
+                    false
+                }
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            };
+            let complete = buf.contains(&b'\n') || buf.len() >= 64;
+            if !(complete || closed || now >= *deadline) {
+                i += 1;
+                continue;
+            }
+            let (stream, buf, _) = self.greeting.swap_remove(i);
+            if !complete {
+                continue;
+            }
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            match self.handshake(&stream, &line, shared) {
                 Ok(id) => {
                     let pid = dpsock::sys::peer_cred(&stream).map_or(0, |c| c.pid);
                     tracing::info!(app = id, pid, "application attached");
@@ -81,6 +119,8 @@ impl AttachServer {
                 }
                 Err(why) => {
                     tracing::info!(%why, "attach refused");
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
                     let _ = (&stream).write_all(format!("ERR {why}\n").as_bytes());
                 }
             }
@@ -99,35 +139,16 @@ impl AttachServer {
         });
         for (id, pid) in gone {
             tracing::info!(app = id, pid, "application detached; closing its sockets");
-            for link in &shared.shards {
-                let cmd: crate::runtime::shard::Command =
-                    Box::new(move |s: &mut Shard| s.detach_app(id));
-                // A full command queue only delays it: retried below.
-                let mut cmd = Some(cmd);
-                for _ in 0..100 {
-                    match link
-                        .commands
-                        .push(cmd.take().unwrap_or_else(|| Box::new(|_| {})))
-                    {
-                        Ok(()) => break,
-                        Err(c) => {
-                            cmd = Some(c);
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                    }
-                }
-                link.notify();
-            }
+            detach_on_shards(shared, id);
         }
     }
 
-    fn handshake(&mut self, stream: &UnixStream, shared: &Shared) -> Result<u64, String> {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut line = String::new();
-        BufReader::new(stream.take(64))
-            .read_line(&mut line)
-            .map_err(|e| format!("no greeting: {e}"))?;
+    fn handshake(
+        &mut self,
+        stream: &UnixStream,
+        line: &str,
+        shared: &Shared,
+    ) -> Result<u64, String> {
         let version = line
             .trim()
             .strip_prefix("DPSOCK ")
@@ -163,15 +184,39 @@ impl AttachServer {
         }
         self.next_id += 1;
         let reply = format!("OK {shards}\n");
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
         let mut fds = vec![region.file().as_raw_fd()];
         fds.extend(shared.shards.iter().map(|l| l.wake_fd()));
-        dpsock::sys::send_with_fds(stream, reply.as_bytes(), &fds)
-            .map_err(|e| format!("sending the region: {e}"))?;
+        if let Err(e) = dpsock::sys::send_with_fds(stream, reply.as_bytes(), &fds) {
+            detach_on_shards(shared, id);
+            return Err(format!("sending the region: {e}"));
+        }
         Ok(id)
     }
 
     /// Removes the socket file.
     pub fn close(&mut self) {
         let _ = std::fs::remove_file(&self.config.path);
+    }
+}
+
+/// Queues, on every shard, the closing of application `id`'s sockets.
+fn detach_on_shards(shared: &Shared, id: u64) {
+    for link in &shared.shards {
+        let mut cmd: Option<crate::runtime::shard::Command> =
+            Some(Box::new(move |s: &mut Shard| s.detach_app(id)));
+        // A full command queue only delays it.
+        for _ in 0..1000 {
+            match cmd.take().map(|c| link.commands.push(c)) {
+                Some(Err(c)) => {
+                    cmd = Some(c);
+                    link.notify();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                _ => break,
+            }
+        }
+        link.notify();
     }
 }

@@ -141,6 +141,23 @@ fn metric(text: &str, line_start: &str) -> u64 {
         .unwrap_or_else(|| panic!("no metric {line_start} in:\n{text}"))
 }
 
+/// UDP datagrams that reached `ns`'s UDP layer so far (/proc/net/snmp: delivered,
+/// to no port, in error — buffer overflows included).
+fn udp_arrivals(ns: &Netns) -> u64 {
+    let snmp = ns.exec(&["cat", "/proc/net/snmp"]);
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+    let field = |n: &str| -> u64 {
+        names
+            .split_whitespace()
+            .position(|x| x == n)
+            .and_then(|i| values.split_whitespace().nth(i))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Udp {n} in /proc/net/snmp:\n{snmp}"))
+    };
+    field("InDatagrams") + field("NoPorts") + field("InErrors")
+}
+
 fn port_json<'a>(stats: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     stats["ports"]
         .as_array()
@@ -206,19 +223,33 @@ fn dpctl_shows_and_changes_a_running_router_with_two_workers() {
     std::thread::sleep(Duration::from_millis(300));
     let before = stats(&sock);
     let f0 = port_json(&before, "r-h2")["forwarded"].as_u64().unwrap();
-    let g0 = got.load(Ordering::Relaxed);
+    let (g0, u0) = (got.load(Ordering::Relaxed), udp_arrivals(&t.h2));
     blast(&t.h1, to, 400, 16);
-    std::thread::sleep(Duration::from_millis(500));
-    let after = stats(&sock);
+    // Every datagram forwarded out of r-h2 arrived at h2's UDP layer (counted there
+    // whether or not the sink kept up) and nothing else was forwarded: the two counts
+    // meet once the last datagrams are through.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (after, forwarded, arrived) = loop {
+        let after = stats(&sock);
+        let forwarded = port_json(&after, "r-h2")["forwarded"].as_u64().unwrap() - f0;
+        let arrived = udp_arrivals(&t.h2) - u0;
+        if forwarded == arrived || Instant::now() > deadline {
+            break (after, forwarded, arrived);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(forwarded, arrived, "forwarded out of r-h2 vs arrived at h2");
+    assert!(arrived >= 200, "only {arrived} of 400 datagrams arrived");
     let received = got.load(Ordering::Relaxed) - g0;
-    let forwarded = port_json(&after, "r-h2")["forwarded"].as_u64().unwrap() - f0;
-    assert!(received >= 360, "h2 received only {received} of 400");
-    assert_eq!(
-        forwarded, received,
-        "forwarded out of r-h2 vs received by h2"
+    assert!(
+        received > 0 && received <= arrived,
+        "the sink read {received}"
     );
-    let rx = port_json(&after, "r-h1")["rx_packets"].as_u64().unwrap();
-    assert!(rx >= 401, "r-h1 rx {rx}");
+    // What r-h1's socket received, or the kernel dropped before it for want of room
+    // (a loaded machine), covers what h1 sent.
+    let p1 = port_json(&after, "r-h1");
+    let rx = p1["rx_packets"].as_u64().unwrap() + p1["driver"]["rx_dropped"].as_u64().unwrap();
+    assert!(rx >= 416, "r-h1 rx {rx}: {p1}");
     // The shards' counters add up to the ports', and both shards worked.
     let shards = after["shards"].as_array().unwrap();
     assert_eq!(shards.len(), 2);

@@ -14,6 +14,8 @@
 //! [`Dispatch::Neighbor`]: the owning shard answers them and the others learn from a
 //! copy ([`crate::Stack::snoop_neighbor`]).
 
+use core::net::{IpAddr, SocketAddr};
+
 /// Where a received frame should go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
@@ -54,10 +56,37 @@ fn ipv4_hash(ip: &[u8]) -> u32 {
     } else {
         0
     };
+    mix_v4(src, dst, proto, ports)
+}
+
+fn mix_v4(src: u32, dst: u32, proto: u8, ports: u32) -> u32 {
     mix(
         (u64::from(src) << 32) | u64::from(dst),
         (u64::from(proto) << 32) | u64::from(ports),
     )
+}
+
+fn mix_v6(src: &[u8; 16], dst: &[u8; 16], next: u8, ports: u32) -> u32 {
+    let word =
+        |b: &[u8; 16], i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    let a = word(src, 0) ^ word(src, 8).rotate_left(17);
+    let b = word(dst, 0) ^ word(dst, 8).rotate_left(31);
+    mix(
+        a ^ b.rotate_left(7),
+        (u64::from(next) << 32) | u64::from(ports),
+    )
+}
+
+/// The flow hash [`dispatch`] gives a TCP (6) or UDP (17) packet from `src` to `dst`
+/// (`None` when the families differ): a connection's opener uses it to pick a local
+/// port whose return traffic lands on its own shard.
+pub fn tuple_hash(src: SocketAddr, dst: SocketAddr, proto: u8) -> Option<u32> {
+    let ports = (u32::from(src.port()) << 16) | u32::from(dst.port());
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some(mix_v4(u32::from(s), u32::from(d), proto, ports)),
+        (IpAddr::V6(s), IpAddr::V6(d)) => Some(mix_v6(&s.octets(), &d.octets(), proto, ports)),
+        _ => None,
+    }
 }
 
 fn ipv6(ip: &[u8]) -> Dispatch {
@@ -68,18 +97,13 @@ fn ipv6(ip: &[u8]) -> Dispatch {
     if next == 58 && ip.get(40).is_some_and(|t| (133..=137).contains(t)) {
         return Dispatch::Neighbor;
     }
-    let word = |i: usize| u64::from_be_bytes(h[i..i + 8].try_into().unwrap_or([0; 8]));
     let ports = if next == 6 || next == 17 {
         ports_at(ip, 40)
     } else {
         0
     };
-    let a = word(8) ^ word(16).rotate_left(17);
-    let b = word(24) ^ word(32).rotate_left(31);
-    Dispatch::Flow(mix(
-        a ^ b.rotate_left(7),
-        (u64::from(next) << 32) | u64::from(ports),
-    ))
+    let addr = |i: usize| -> [u8; 16] { h[i..i + 16].try_into().unwrap_or([0; 16]) };
+    Dispatch::Flow(mix_v6(&addr(8), &addr(24), next, ports))
 }
 
 /// Source and destination port as one word, or 0 when the header is cut short.
@@ -209,6 +233,32 @@ mod tests {
             }
             let _ = dispatch(&f);
         }
+    }
+
+    #[test]
+    fn tuple_hash_matches_dispatch() {
+        let f = v4([198, 51, 100, 2], [203, 0, 113, 2], 6, 0, 4000, 80);
+        let t = tuple_hash(
+            "198.51.100.2:4000".parse().unwrap(),
+            "203.0.113.2:80".parse().unwrap(),
+            6,
+        );
+        assert_eq!(t, Some(hash(&f)));
+        let f6 = v6(17, &[0x0f, 0xa0, 0x23, 0x28]);
+        let t6 = tuple_hash(
+            "[2001:db8:1::2]:4000".parse().unwrap(),
+            "[2001:db8:2::2]:9000".parse().unwrap(),
+            17,
+        );
+        assert_eq!(t6, Some(hash(&f6)));
+        assert_eq!(
+            tuple_hash(
+                "198.51.100.2:1".parse().unwrap(),
+                "[::1]:1".parse().unwrap(),
+                6
+            ),
+            None
+        );
     }
 
     #[test]

@@ -440,15 +440,22 @@ fn lossy_transfers_arrive_byte_exact_for_many_seeds() {
     }
 }
 
-/// A 4 MB transfer over IPv6 with 5 % loss and reordering.
+/// A 10 MB transfer over IPv6 with 5 % loss, duplication and reordering.
 #[test]
 fn large_transfer_ipv6_lossy() {
     let mut net = pair();
     let server: SocketAddr = "[2001:db8::2]:443".parse().unwrap();
     let (c, s) = connected_to(&mut net, server);
     net.impair = Some(Impair::new(77, 0.05, 0.01, 0.02));
-    let data = pattern(4 << 20, 77);
+    let data = pattern(10 << 20, 77);
     assert!(pump(&mut net, 0, c, 1, s, &data) == data);
+    let [lost, duplicated, reordered] = net.impaired;
+    assert!(
+        lost > 300 && duplicated > 50 && reordered > 100,
+        "{:?}",
+        net.impaired
+    );
+    assert_eq!(net.nodes[0].tcp_connection(c).unwrap().mss(), 1440);
 }
 
 /// `(seq, payload length, flags byte)` of a TCP/IPv4 frame.
@@ -836,4 +843,127 @@ fn syn_cookies_admit_real_client_under_flood_rfc4987_3_6() {
     net.nodes[1].receive_batch(now, PortId(0), &mut batch);
     assert_eq!(net.nodes[1].drops(DropReason::TcpUnexpected), before + 1);
     assert_eq!(net.nodes[1].tcp_socket_count(), 1 + 8 + 1);
+}
+
+/// ABORT (RFC 9293 §3.10.5) sends a reset; the peer's connection fails with "reset"
+/// (§3.10.7.4 second), and our handle is void at once.
+#[test]
+fn abort_sends_rst_and_peer_sees_reset_rfc9293_3_10_5() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_abort(now, c).unwrap();
+    assert_eq!(net.nodes[0].tcp_state(c), None);
+    assert_eq!(net.nodes[0].tcp_socket_count(), 0);
+    net.run(10);
+    assert_eq!(net.nodes[1].tcp_state(s), Some(TcpState::Closed));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.nodes[1].tcp_recv(s, &mut buf),
+        Err(SocketError::Connection(stack::tcp::TcpError::Reset))
+    );
+    assert!(matches!(
+        net.nodes[1].tcp_send(net.now, s, b"x"),
+        Err(SocketError::Connection(stack::tcp::TcpError::Reset))
+    ));
+}
+
+/// Closing with unread data resets the connection instead of a FIN (RFC 1122
+/// §4.2.2.13, RFC 2525 §2.17), so the peer knows its data was not read.
+#[test]
+fn close_with_unread_data_resets_rfc1122_4_2_2_13() {
+    let mut net = pair();
+    let (c, s) = connected(&mut net);
+    let now = net.now;
+    net.nodes[0].tcp_send(now, c, b"unread").unwrap();
+    net.run(50);
+    net.nodes[1].tcp_close(net.now, s).unwrap();
+    net.run(10);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    assert_eq!(
+        net.nodes[0].tcp_connection(c).unwrap().error(),
+        Some(stack::tcp::TcpError::Reset)
+    );
+}
+
+/// Closing a listener resets the connections it had not handed out yet.
+#[test]
+fn closing_a_listener_resets_unaccepted_connections() {
+    let mut net = pair();
+    let l = net.nodes[1].tcp_listen(sa(B4, 80), 8).unwrap();
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(20);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Established));
+    net.nodes[1].tcp_close(net.now, l).unwrap();
+    net.run(10);
+    assert_eq!(net.nodes[1].tcp_socket_count(), 0);
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+    // The port is free again, and a fresh SYN there is refused.
+    let c2 = net.nodes[0].tcp_connect(net.now, sa(B4, 80), None).unwrap();
+    net.run(10);
+    assert_eq!(
+        net.nodes[0].tcp_connection(c2).unwrap().error(),
+        Some(stack::tcp::TcpError::Refused)
+    );
+}
+
+/// Path MTU discovery (RFC 1191 §6.3): segments carry DF; a router on the path with a
+/// smaller MTU answers "fragmentation needed", the MSS follows and the transfer goes on.
+#[test]
+fn path_mtu_discovery_lowers_mss_rfc1191() {
+    use stack::{InterfaceConfig, RouteTarget};
+    let mut net = Net::new();
+    let a = net.add(StackConfig::host("a"));
+    let r = net.add(StackConfig::router("r"));
+    let b = net.add(StackConfig::host("b"));
+    let pa = net.port(a, &["10.0.1.1/24"], &[]);
+    let r1 = net.port(r, &["10.0.1.254/24"], &[]);
+    let r2 = net.nodes[r]
+        .add_port(
+            InterfaceConfig::new("r-b", mac(1, 1))
+                .with_mtu(1280)
+                .with_ipv4("10.0.2.254/24".parse().unwrap()),
+        )
+        .unwrap();
+    let pb = net.port(b, &["10.0.2.2/24"], &[]);
+    net.link((a, pa), (r, r1));
+    net.link((r, r2), (b, pb));
+    net.nodes[a]
+        .add_route(
+            "10.0.2.0/24".parse().unwrap(),
+            RouteTarget::Via("10.0.1.254".parse().unwrap()),
+        )
+        .unwrap();
+    net.nodes[b]
+        .add_route(
+            "10.0.1.0/24".parse().unwrap(),
+            RouteTarget::Via("10.0.2.254".parse().unwrap()),
+        )
+        .unwrap();
+    let server = sa(Ipv4Addr::new(10, 0, 2, 2), 80);
+    let l = net.nodes[b].tcp_listen(server, 4).unwrap();
+    let c = net.nodes[a].tcp_connect(net.now, server, None).unwrap();
+    net.run(50);
+    let s = net.nodes[b].tcp_accept(l).expect("accepted");
+    assert_eq!(net.nodes[a].tcp_connection(c).unwrap().mss(), 1460);
+    let data = pattern(200_000, 21);
+    assert_eq!(pump(&mut net, a, c, b, s, &data), data);
+    assert_eq!(net.nodes[a].tcp_connection(c).unwrap().mss(), 1240);
+    assert!(net.nodes[r].drops(DropReason::MtuExceeded) >= 1);
+}
+
+/// `tcp_recv` with an empty buffer reports a failed connection's error.
+#[test]
+fn recv_with_empty_buffer_reports_the_error() {
+    let mut net = pair();
+    let c = net.nodes[0].tcp_connect(net.now, sa(B4, 99), None).unwrap();
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut []),
+        Err(SocketError::WouldBlock)
+    );
+    net.run(20);
+    assert_eq!(
+        net.nodes[0].tcp_recv(c, &mut []),
+        Err(SocketError::Connection(stack::tcp::TcpError::Refused))
+    );
 }

@@ -6,6 +6,13 @@
 //!
 //! `dpbench drivers` measures each driver's receive and transmit rate on a veth pair in
 //! namespaces it makes and removes (`bench::drivers`), beside kernel-only references.
+//!
+//! `dpbench sockets` measures the shared-memory socket API through a running
+//! `dataplane run` beside Linux sockets on the same veth pair (`bench::sockets`).
+//!
+//! `dpbench router` measures `dataplane run` against Linux forwarding and an XDP-native
+//! reference on one veth topology (`bench::router`); `dpbench report` writes the newest
+//! result's tables into README.md.
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
@@ -36,6 +43,24 @@ enum Cmd {
     Sim(bench::sim::SimArgs),
     /// Bulk TCP between two stacks in one process (in-memory frames, one core).
     Tcp(bench::tcp::TcpArgs),
+    /// Shared-memory sockets (needs root): ring round trip, UDP echo and TCP bulk
+    /// through `dataplane run`, beside Linux sockets on the same veth pair.
+    Sockets(bench::sockets::SocketsArgs),
+    /// Our router (`dataplane run`, AF_XDP) beside Linux forwarding and an XDP-native
+    /// reference on one veth topology (needs root): maximum rates, sizes, latency at
+    /// fixed loads, route table sizes, worker scaling.
+    Router(bench::router::RouterArgs),
+    /// Rewrite the router figures in README.md (between its dpbench markers) from the
+    /// newest bench/results/router-*.json (or `--file`), with SVG charts.
+    Report(ReportArgs),
+}
+
+/// Options of `dpbench report`.
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// The results file (default: the newest bench/results/router-*.json).
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
 }
 
 /// Options of `dpbench fastpath`.
@@ -132,6 +157,34 @@ fn main() {
             eprintln!("tcp benchmark failed: {e}");
             std::process::exit(1);
         }),
+        Cmd::Sockets(a) => bench::sockets::run(&a).unwrap_or_else(|e| {
+            eprintln!("sockets benchmark failed: {e}");
+            std::process::exit(1);
+        }),
+        Cmd::Report(a) => {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            match bench::router::report::run(
+                &root.join("../README.md"),
+                &root.join("results"),
+                a.file.as_deref(),
+            ) {
+                Ok(f) => {
+                    println!("README.md: router figures from {}", f.display());
+                    return;
+                }
+                Err(e) => {
+                    eprintln!("report failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Cmd::Router(a) => match bench::router::run(&a) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("router benchmark failed: {e}");
+                std::process::exit(1);
+            }
+        },
     };
     println!("{}", Value::Object(summary));
 }

@@ -47,11 +47,25 @@ struct Inner {
     next_key: u64,
     dead: bool,
     scratch: Entry,
+    /// The shard of the next connect (round robin).
+    next_shard: u32,
 }
 
 #[derive(Default)]
 struct SockState {
+    /// UDP: datagrams received.
     rx: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// TCP: bytes received, end of stream, the connect result, a failure.
+    bytes: VecDeque<u8>,
+    eof: bool,
+    connected: Option<i32>,
+    closed: Option<i32>,
+    /// TCP: bytes sent to the daemon not yet in the stack (send credit used).
+    inflight: usize,
+    /// A UDP socket.
+    udp: bool,
+    /// A listener's accepted connections: (socket key, peer).
+    accepted: VecDeque<(u64, u32, u32, SocketAddr)>,
     /// A queued send the daemon refused: returned by the socket's next call.
     error: Option<i32>,
     /// An ICMP error about a datagram sent: only through `take_error`, as on an
@@ -134,6 +148,7 @@ impl Client {
                 next_key: 1,
                 dead: false,
                 scratch: Entry::default(),
+                next_shard: 0,
             })),
         })
     }
@@ -206,6 +221,64 @@ impl Client {
             }
             backoff.wait(self)?;
         }
+    }
+
+    /// Binds (`UDP_BIND`) or listens (`TCP_LISTEN`) on every shard: the first picks
+    /// the port, the others take the same address. Returns the socket's key, its id on
+    /// each shard and the bound address.
+    fn bind_all(
+        &self,
+        opcode: u8,
+        addr: SocketAddr,
+        arg: u64,
+    ) -> io::Result<(u64, Vec<u32>, SocketAddr)> {
+        let shards = self.shards();
+        let mut e = Entry::new(opcode, 0);
+        e.set_addr(addr);
+        e.set_arg(arg);
+        let first = self.call(0, e)?;
+        let key = first.arg();
+        let local = first
+            .addr()
+            .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, "bind answered no address"))?;
+        let mut ids = vec![first.sock()];
+        for s in 1..shards {
+            let mut e = Entry::new(opcode, 0);
+            e.set_addr(local);
+            e.set_arg(arg);
+            match self.call(s, e) {
+                Ok(c) => {
+                    ids.push(c.sock());
+                    // One key for the socket: this shard's events join the first's.
+                    let mut g = self.lock();
+                    g.route.insert((s, c.sock()), key);
+                    if let Some(extra) = g.queues.remove(&c.arg()) {
+                        let st = g.queues.entry(key).or_default();
+                        st.rx.extend(extra.rx);
+                        st.accepted.extend(extra.accepted);
+                    }
+                }
+                Err(err) => {
+                    for (shard, id) in ids.iter().enumerate() {
+                        let mut c = Entry::new(op::CLOSE, 0);
+                        c.set_sock(*id);
+                        let _ = self.submit(shard as u32, c);
+                    }
+                    self.forget(key, &ids);
+                    return Err(err);
+                }
+            }
+        }
+        Ok((key, ids, local))
+    }
+
+    /// Drops a socket's routes and state.
+    fn forget(&self, key: u64, ids: &[u32]) {
+        let mut g = self.lock();
+        for (shard, id) in ids.iter().enumerate() {
+            g.route.remove(&(shard as u32, *id));
+        }
+        g.queues.remove(&key);
     }
 
     /// Submits and waits, turning a negative result into an error.
@@ -283,11 +356,10 @@ impl Inner {
                     }
                 }
                 let e = &self.scratch;
+                let key = self.route.get(&(shard, e.sock())).copied();
                 match e.op() {
                     op::UDP_RECV | op::SOCK_ERROR => {
-                        let Some(&key) = self.route.get(&(shard, e.sock())) else {
-                            continue;
-                        };
+                        let Some(key) = key else { continue };
                         let st = self.queues.entry(key).or_default();
                         if e.op() == op::SOCK_ERROR {
                             st.icmp = Some(e.result());
@@ -299,10 +371,10 @@ impl Inner {
                             }
                         }
                     }
-                    op::UDP_SEND | op::CLOSE => {
-                        // Queued sends are not awaited: keep only their errors.
+                    op::UDP_SEND | op::CLOSE | op::TCP_SEND | op::TCP_SHUTDOWN => {
+                        // Not awaited: keep only their errors.
                         if e.result() < 0 {
-                            if let Some(&key) = self.route.get(&(shard, e.sock())) {
+                            if let Some(key) = key {
                                 self.queues
                                     .entry(key)
                                     .or_default()
@@ -311,9 +383,64 @@ impl Inner {
                             }
                         }
                     }
-                    _ => {
+                    op::TCP_ACCEPTED => {
+                        let Some(key) = key else { continue };
+                        let conn = e.arg() as u32;
+                        let peer = e.addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+                        let ckey = self.next_key;
+                        self.next_key += 1;
+                        self.route.insert((shard, conn), ckey);
+                        self.queues.insert(
+                            ckey,
+                            SockState {
+                                connected: Some(0),
+                                ..SockState::default()
+                            },
+                        );
+                        self.queues
+                            .entry(key)
+                            .or_default()
+                            .accepted
+                            .push_back((ckey, shard, conn, peer));
+                    }
+                    op::TCP_CONNECTED
+                    | op::TCP_DATA
+                    | op::TCP_EOF
+                    | op::TCP_SENT
+                    | op::TCP_CLOSED => {
+                        let Some(key) = key else { continue };
+                        let st = self.queues.entry(key).or_default();
+                        match e.op() {
+                            op::TCP_CONNECTED => st.connected = Some(e.result()),
+                            op::TCP_DATA => st.bytes.extend(e.data()),
+                            op::TCP_EOF => st.eof = true,
+                            op::TCP_SENT => {
+                                st.inflight = st.inflight.saturating_sub(e.arg() as usize)
+                            }
+                            _ => st.closed = Some(e.result()),
+                        }
+                    }
+                    opcode => {
                         let seq = e.seq();
-                        self.done.insert(seq, e.clone());
+                        let mut done = e.clone();
+                        // A new socket's events may follow its completion at once:
+                        // its route exists from here on, its key in `arg`.
+                        if matches!(opcode, op::UDP_BIND | op::TCP_LISTEN | op::TCP_CONNECT)
+                            && done.result() >= 0
+                        {
+                            let k = self.next_key;
+                            self.next_key += 1;
+                            self.route.insert((shard, done.sock()), k);
+                            self.queues.insert(
+                                k,
+                                SockState {
+                                    udp: opcode == op::UDP_BIND,
+                                    ..SockState::default()
+                                },
+                            );
+                            done.set_arg(k);
+                        }
+                        self.done.insert(seq, done);
                     }
                 }
             }
@@ -364,39 +491,7 @@ impl UdpSocket {
     /// Binds to `addr` (port 0: an ephemeral port; the unspecified address: every
     /// address of the family) on every shard of the daemon.
     pub fn bind(client: &Client, addr: SocketAddr) -> io::Result<UdpSocket> {
-        let shards = client.shards();
-        let mut e = Entry::new(op::UDP_BIND, 0);
-        e.set_addr(addr);
-        let first = client.call(0, e)?;
-        let local = first
-            .addr()
-            .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, "bind answered no address"))?;
-        let mut ids = vec![first.sock()];
-        for s in 1..shards {
-            let mut e = Entry::new(op::UDP_BIND, 0);
-            e.set_addr(local);
-            match client.call(s, e) {
-                Ok(c) => ids.push(c.sock()),
-                Err(err) => {
-                    for (shard, id) in ids.iter().enumerate() {
-                        let mut c = Entry::new(op::CLOSE, 0);
-                        c.set_sock(*id);
-                        let _ = client.submit(shard as u32, c);
-                    }
-                    return Err(err);
-                }
-            }
-        }
-        let key = {
-            let mut g = client.lock();
-            let key = g.next_key;
-            g.next_key += 1;
-            for (shard, id) in ids.iter().enumerate() {
-                g.route.insert((shard as u32, *id), key);
-            }
-            g.queues.insert(key, SockState::default());
-            key
-        };
+        let (key, ids, local) = client.bind_all(op::UDP_BIND, addr, 0)?;
         Ok(UdpSocket {
             client: client.clone(),
             key,
@@ -436,6 +531,17 @@ impl UdpSocket {
             .get_mut(&self.key)
             .and_then(|s| s.error.take().or_else(|| s.icmp.take()))
             .map(errno))
+    }
+
+    /// Sets the daemon-side receive queue of this socket, in bytes (whole 2 KiB
+    /// datagrams, at least one), on every shard.
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        let v = u32::try_from(bytes).unwrap_or(u32::MAX);
+        for (shard, id) in self.ids.iter().enumerate() {
+            self.client
+                .setopt(shard as u32, *id, crate::shm::opt::SO_RCVBUF, v)?;
+        }
+        Ok(())
     }
 
     /// Datagrams dropped on the client side because nobody read them.
@@ -510,10 +616,451 @@ impl Drop for UdpSocket {
             c.set_sock(*id);
             let _ = self.client.submit(shard as u32, c);
         }
-        let mut g = self.client.lock();
-        for (shard, id) in self.ids.iter().enumerate() {
-            g.route.remove(&(shard as u32, *id));
+        self.client.forget(self.key, &self.ids);
+    }
+}
+
+/// A TCP listener of the dataplane, like `std::net::TcpListener`: listening on every
+/// shard (a connection lives on the shard its packets arrive at).
+pub struct TcpListener {
+    client: Client,
+    key: u64,
+    ids: Vec<u32>,
+    local: SocketAddr,
+}
+
+impl TcpListener {
+    /// Listens on `addr` (the port must be given) with a backlog of 128 per shard.
+    pub fn bind(client: &Client, addr: SocketAddr) -> io::Result<TcpListener> {
+        let (key, ids, local) = client.bind_all(op::TCP_LISTEN, addr, 128)?;
+        Ok(TcpListener {
+            client: client.clone(),
+            key,
+            ids,
+            local,
+        })
+    }
+
+    /// The address listened on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    /// Waits for the next connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                let next = g
+                    .queues
+                    .get_mut(&self.key)
+                    .and_then(|s| s.accepted.pop_front());
+                if let Some((key, shard, id, peer)) = next {
+                    let s = TcpStream {
+                        client: self.client.clone(),
+                        key,
+                        shard,
+                        id,
+                        local: self.local,
+                        peer,
+                        timeout: None,
+                    };
+                    return Ok((s, peer));
+                }
+                if g.dead {
+                    return Err(gone());
+                }
+            }
+            backoff.wait(&self.client)?;
         }
-        g.queues.remove(&self.key);
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        for (shard, id) in self.ids.iter().enumerate() {
+            let mut c = Entry::new(op::CLOSE, 0);
+            c.set_sock(*id);
+            let _ = self.client.submit(shard as u32, c);
+        }
+        self.client.forget(self.key, &self.ids);
+    }
+}
+
+/// A TCP connection of the dataplane, like `std::net::TcpStream` (`Read`, `Write`).
+pub struct TcpStream {
+    client: Client,
+    key: u64,
+    shard: u32,
+    id: u32,
+    local: SocketAddr,
+    peer: SocketAddr,
+    timeout: Option<Duration>,
+}
+
+impl TcpStream {
+    /// Connects to `remote` and waits until the connection is established.
+    pub fn connect(client: &Client, remote: SocketAddr) -> io::Result<TcpStream> {
+        let shard = {
+            let mut g = client.lock();
+            let s = g.next_shard % g.shards.max(1);
+            g.next_shard = g.next_shard.wrapping_add(1);
+            s
+        };
+        let mut e = Entry::new(op::TCP_CONNECT, 0);
+        e.set_addr(remote);
+        let c = client.call(shard, e)?;
+        let s = TcpStream {
+            client: client.clone(),
+            key: c.arg(),
+            shard,
+            id: c.sock(),
+            local: c.addr().unwrap_or(remote),
+            peer: remote,
+            timeout: None,
+        };
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = client.lock();
+                g.pump();
+                match g.queues.get(&s.key).and_then(|st| st.connected) {
+                    Some(0) => return Ok(s),
+                    Some(r) => return Err(errno(r)),
+                    None => {}
+                }
+                if g.dead {
+                    return Err(gone());
+                }
+            }
+            backoff.wait(client)?;
+        }
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.client.setopt(
+            self.shard,
+            self.id,
+            crate::shm::opt::TCP_NODELAY,
+            u32::from(on),
+        )
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+
+    /// Sets a timeout for reads (`None`: wait forever).
+    pub fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.timeout = t;
+        Ok(())
+    }
+
+    /// Ends our direction (`Write` or `Both`: FIN after the queued bytes).
+    pub fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        if how == std::net::Shutdown::Read {
+            return Ok(());
+        }
+        let mut e = Entry::new(op::TCP_SHUTDOWN, 0);
+        e.set_sock(self.id);
+        self.client.submit(self.shard, e).map(|_| ())
+    }
+
+    /// Waits until every byte written has entered the dataplane's stack.
+    fn drain(&self) -> io::Result<()> {
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                let st = g.queues.get_mut(&self.key);
+                match st {
+                    Some(st) if st.inflight == 0 => return Ok(()),
+                    Some(st) => {
+                        if let Some(r) = st.closed.or(st.error.take()) {
+                            return Err(errno(r));
+                        }
+                    }
+                    None => return Ok(()),
+                }
+                if g.dead {
+                    return Err(gone());
+                }
+            }
+            backoff.wait(&self.client)?;
+        }
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                let dead = g.dead;
+                let Some(st) = g.queues.get_mut(&self.key) else {
+                    return Err(io::Error::from_raw_os_error(libc::EBADF));
+                };
+                if !st.bytes.is_empty() {
+                    let n = buf.len().min(st.bytes.len());
+                    for (d, s) in buf.iter_mut().zip(st.bytes.drain(..n)) {
+                        *d = s;
+                    }
+                    return Ok(n);
+                }
+                if st.eof || buf.is_empty() {
+                    return Ok(0);
+                }
+                if let Some(r) = st.closed {
+                    return Err(errno(r));
+                }
+                if dead {
+                    return Err(gone());
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(ErrorKind::WouldBlock, "timed out"));
+            }
+            backoff.wait(&self.client)?;
+        }
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = buf.len().min(DATA_MAX);
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                if g.dead {
+                    return Err(gone());
+                }
+                let Some(st) = g.queues.get_mut(&self.key) else {
+                    return Err(io::Error::from_raw_os_error(libc::EBADF));
+                };
+                if let Some(r) = st.closed.or(st.error.take()) {
+                    return Err(errno(r));
+                }
+                if st.inflight + n <= crate::shm::TCP_CREDIT {
+                    // Counted before it can be returned.
+                    st.inflight += n;
+                    break;
+                }
+            }
+            backoff.wait(&self.client)?;
+        }
+        let mut e = Entry::new(op::TCP_SEND, 0);
+        e.set_sock(self.id);
+        e.set_data(&buf[..n]);
+        self.client.submit(self.shard, e)?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.drain()
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let mut c = Entry::new(op::CLOSE, 0);
+        c.set_sock(self.id);
+        let _ = self.client.submit(self.shard, c);
+        self.client.forget_one(self.key, self.shard, self.id);
+    }
+}
+
+impl Client {
+    fn setopt(&self, shard: u32, sock: u32, name: u32, value: u32) -> io::Result<()> {
+        let mut e = Entry::new(op::SETOPT, 0);
+        e.set_sock(sock);
+        e.set_arg((u64::from(name) << 32) | u64::from(value));
+        self.call(shard, e).map(|_| ())
+    }
+
+    fn forget_one(&self, key: u64, shard: u32, id: u32) {
+        let mut g = self.lock();
+        g.route.remove(&(shard, id));
+        g.queues.remove(&key);
+    }
+}
+
+/// What a [`Poller`] waits for on a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    /// Data (or a connection, an end of stream, an error) to read.
+    pub readable: bool,
+    /// Room to write (TCP send credit).
+    pub writable: bool,
+}
+
+impl Interest {
+    /// Readable only.
+    pub const READABLE: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+    /// Writable only.
+    pub const WRITABLE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
+    /// Both.
+    pub const BOTH: Interest = Interest {
+        readable: true,
+        writable: true,
+    };
+}
+
+/// A ready socket, as [`Poller::wait`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    /// The token the socket was registered with.
+    pub token: usize,
+    /// Something to read: a datagram, bytes, a connection to accept, the end of the
+    /// stream or an error.
+    pub readable: bool,
+    /// Room to write.
+    pub writable: bool,
+}
+
+/// A socket a [`Poller`] can watch.
+pub trait Source {
+    /// The client and the socket's key in it.
+    fn source(&self) -> (&Client, u64);
+}
+
+impl Source for UdpSocket {
+    fn source(&self) -> (&Client, u64) {
+        (&self.client, self.key)
+    }
+}
+
+impl Source for TcpListener {
+    fn source(&self) -> (&Client, u64) {
+        (&self.client, self.key)
+    }
+}
+
+impl Source for TcpStream {
+    fn source(&self) -> (&Client, u64) {
+        (&self.client, self.key)
+    }
+}
+
+/// Readiness waits on many sockets of one client, like a level-triggered `epoll`:
+/// register sockets with a token and an [`Interest`], then [`Poller::wait`].
+pub struct Poller {
+    client: Client,
+    watched: Vec<(usize, u64, Interest)>,
+}
+
+impl Poller {
+    /// A poller for the sockets of `client`.
+    pub fn new(client: &Client) -> Poller {
+        Poller {
+            client: client.clone(),
+            watched: Vec::new(),
+        }
+    }
+
+    /// Watches `s` under `token` (replacing an earlier registration of the token).
+    pub fn register(
+        &mut self,
+        s: &impl Source,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let (c, key) = s.source();
+        if !Arc::ptr_eq(&c.inner, &self.client.inner) {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "a socket of another client",
+            ));
+        }
+        self.watched.retain(|w| w.0 != token);
+        self.watched.push((token, key, interest));
+        Ok(())
+    }
+
+    /// Stops watching `token`.
+    pub fn deregister(&mut self, token: usize) {
+        self.watched.retain(|w| w.0 != token);
+    }
+
+    /// Fills `events` with the ready sockets, waiting up to `timeout` (`None`: until one
+    /// is ready); returns how many.
+    pub fn wait(
+        &mut self,
+        events: &mut Vec<Event>,
+        timeout: Option<Duration>,
+    ) -> io::Result<usize> {
+        events.clear();
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut backoff = Backoff::new();
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                for &(token, key, want) in &self.watched {
+                    let Some(st) = g.queues.get(&key) else {
+                        // Closed under us: report it readable, the next call says why.
+                        events.push(Event {
+                            token,
+                            readable: true,
+                            writable: false,
+                        });
+                        continue;
+                    };
+                    let readable = !st.rx.is_empty()
+                        || !st.bytes.is_empty()
+                        || !st.accepted.is_empty()
+                        || st.eof
+                        || st.closed.is_some()
+                        || st.error.is_some()
+                        || st.connected.is_some_and(|r| r < 0);
+                    // UDP sends are queued, never refused for room.
+                    let writable = st.udp
+                        || (st.connected == Some(0)
+                            && st.closed.is_none()
+                            && st.inflight < crate::shm::TCP_CREDIT);
+                    let (r, w) = (readable && want.readable, writable && want.writable);
+                    if r || w {
+                        events.push(Event {
+                            token,
+                            readable: r,
+                            writable: w,
+                        });
+                    }
+                }
+                if !events.is_empty() {
+                    return Ok(events.len());
+                }
+                if g.dead {
+                    return Err(gone());
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(0);
+            }
+            backoff.wait(&self.client)?;
+        }
     }
 }

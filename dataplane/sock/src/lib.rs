@@ -8,8 +8,9 @@
 //!
 //! - [`shm`]: the region layout, the single-producer single-consumer rings and the entry
 //!   format, shared by the daemon and the client.
-//! - [`client`]: the Rust client: [`client::Client::attach`], [`client::UdpSocket`]
-//!   (blocking, mirroring `std::net::UdpSocket`).
+//! - [`client`]: the Rust client: [`client::Client::attach`], [`client::UdpSocket`],
+//!   [`client::TcpListener`], [`client::TcpStream`] (blocking, mirroring `std::net`),
+//!   and [`client::Poller`] (readiness of many sockets, like `epoll`).
 //! - [`capi`]: the C ABI over the client (`dpsock.h`).
 
 pub mod capi;
@@ -17,7 +18,7 @@ pub mod client;
 pub mod shm;
 pub mod sys;
 
-pub use client::{Client, UdpSocket};
+pub use client::{Client, Event, Interest, Poller, Source, TcpListener, TcpStream, UdpSocket};
 
 /// The attach handshake's greeting: `DPSOCK <version>\n`.
 pub fn hello() -> String {

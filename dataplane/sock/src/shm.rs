@@ -39,6 +39,9 @@ pub const HEADER: usize = 64;
 pub const ENTRY_SIZE: usize = HEADER + DATA_MAX;
 /// Entries per ring.
 pub const ENTRIES: u32 = 256;
+/// Bytes a client may have sent on a TCP connection that the daemon has not yet moved
+/// into the stack ([`op::TCP_SENT`] returns them); the daemon refuses more.
+pub const TCP_CREDIT: usize = 256 * 1024;
 /// Bytes of the header page.
 const PAGE: usize = 4096;
 /// Bytes of a ring's control block.
@@ -495,6 +498,40 @@ pub mod op {
     pub const UDP_RECV: u8 = 5;
     /// Daemon → application: the socket reported an ICMP error (result: -errno).
     pub const SOCK_ERROR: u8 = 6;
+    /// Listen for TCP on `addr` (a port is required), backlog in `arg`; completes
+    /// with `sock`.
+    pub const TCP_LISTEN: u8 = 7;
+    /// Open a TCP connection to `addr`; completes with `sock` and the local `addr`
+    /// once the SYN is out; [`TCP_CONNECTED`] follows.
+    pub const TCP_CONNECT: u8 = 8;
+    /// Queue the payload on connection `sock`; not answered (see [`TCP_SENT`]).
+    pub const TCP_SEND: u8 = 9;
+    /// Send FIN on `sock` after the queued bytes (half-close).
+    pub const TCP_SHUTDOWN: u8 = 10;
+    /// Daemon → application: listener `sock` accepted connection `arg` from `addr`.
+    pub const TCP_ACCEPTED: u8 = 11;
+    /// Daemon → application: connection `sock` is established (result 0) or failed
+    /// (-errno).
+    pub const TCP_CONNECTED: u8 = 12;
+    /// Daemon → application: bytes received on `sock`.
+    pub const TCP_DATA: u8 = 13;
+    /// Daemon → application: the peer finished sending on `sock` (end of stream).
+    pub const TCP_EOF: u8 = 14;
+    /// Daemon → application: `arg` more bytes queued by `TCP_SEND` entered the
+    /// stack's send buffer (the client's send credit comes back).
+    pub const TCP_SENT: u8 = 15;
+    /// Daemon → application: connection `sock` failed (result -errno: reset, timeout).
+    pub const TCP_CLOSED: u8 = 16;
+    /// Set option `arg >> 32` to `arg & 0xffff_ffff` on `sock` ([`opt`]).
+    pub const SETOPT: u8 = 17;
+}
+
+/// Socket options of [`op::SETOPT`].
+pub mod opt {
+    /// TCP: Nagle off (1) or on (0).
+    pub const TCP_NODELAY: u32 = 1;
+    /// UDP: receive queue size in bytes (rounded to whole 2 KiB datagrams, at least 1).
+    pub const SO_RCVBUF: u32 = 2;
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@
 //! never name another's socket). A ring found broken (hostile indices) detaches the
 //! application on this shard.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use dpsock::shm::{op, Entry, Region, ENTRIES};
+use dpsock::shm::{op, opt, Entry, Region, ENTRIES};
 use stack::stack::IcmpErrorKind;
+use stack::tcp::{TcpHandle, TcpState};
 use stack::{SocketError, Stack, UdpHandle};
 
 /// Requests taken from one application per shard round.
@@ -34,18 +36,61 @@ pub struct AppCounters {
     pub delivered: u64,
 }
 
+/// Bytes a connection may hold for the application beyond the stack's send buffer:
+/// the client's send credit (the client waits when it is used up).
+use dpsock::shm::TCP_CREDIT;
+
+/// A socket of an application.
+enum Sock {
+    Udp(UdpHandle, bool),
+    Listen(TcpHandle),
+    Conn(Box<Conn>),
+}
+
+/// A TCP connection of an application.
+struct Conn {
+    h: TcpHandle,
+    /// Bytes from TCP_SEND the stack's send buffer had no room for yet.
+    pending: VecDeque<u8>,
+    /// TCP_CONNECTED sent.
+    reported: bool,
+    /// TCP_EOF or TCP_CLOSED sent.
+    finished: bool,
+    /// The application asked for FIN (after `pending`).
+    shutdown: bool,
+    shut_done: bool,
+    /// The application closed it: released once `pending` is out.
+    closing: bool,
+}
+
+impl Conn {
+    fn new(h: TcpHandle, reported: bool) -> Conn {
+        Conn {
+            h,
+            pending: VecDeque::new(),
+            reported,
+            finished: false,
+            shutdown: false,
+            shut_done: false,
+            closing: false,
+        }
+    }
+}
+
 /// One application as one shard serves it.
 pub struct AppConn {
     /// The attachment's id (the control plane's).
     pub id: u64,
     region: Arc<Region>,
     shard: u32,
-    sockets: Vec<Option<(UdpHandle, bool)>>,
+    sockets: Vec<Option<Sock>>,
     free: Vec<u32>,
     open: u32,
     max: u32,
     req: Entry,
     cmp: Entry,
+    /// Where the next connect's port search starts.
+    next_port: u32,
     /// The ring was found broken: served no more.
     pub broken: bool,
     /// Counters.
@@ -108,6 +153,7 @@ impl AppConn {
             max,
             req: Entry::default(),
             cmp: Entry::default(),
+            next_port: 0,
             broken: false,
             counters: AppCounters::default(),
         }
@@ -169,42 +215,253 @@ impl AppConn {
                 }
             }
         }
-        // Datagrams and errors waiting on this application's sockets.
+        // Datagrams, connections, bytes and errors waiting on this application's sockets.
         for id in 0..self.sockets.len() {
-            let Some((h, v6)) = self.sockets[id] else {
-                continue;
+            let more = match self.sockets[id].as_ref() {
+                Some(Sock::Udp(..)) => self.serve_udp(stack, &cmp, id, &mut work),
+                Some(Sock::Listen(_)) => self.serve_listener(stack, &cmp, id, &mut work),
+                Some(Sock::Conn(_)) => self.serve_conn(stack, now, &cmp, id, &mut work),
+                None => true,
             };
-            if let Ok(Some(kind)) = stack.udp_take_error(h) {
-                let mut e = Entry::new(op::SOCK_ERROR, 0);
-                e.set_sock(id as u32);
-                e.set_result(icmp_errno(kind, v6));
-                if !cmp.push(&e) {
-                    break;
-                }
-            }
-            loop {
-                if cmp.len().unwrap_or(ENTRIES) >= ENTRIES {
-                    return work;
-                }
-                if stack.udp_queue(h).map_or(0, |q| q.0) == 0 {
-                    break;
-                }
-                self.cmp.reset(op::UDP_RECV, 0);
-                self.cmp.set_sock(id as u32);
-                let Some((n, from)) = stack.udp_recv_from(h, self.cmp.data_mut()) else {
-                    break;
-                };
-                self.cmp.set_len(n);
-                self.cmp.set_addr(from);
-                if !cmp.push(&self.cmp) {
-                    self.broken = true;
-                    return work;
-                }
-                self.counters.delivered += 1;
-                work += 1;
+            if !more {
+                return work;
             }
         }
         work
+    }
+
+    /// Room for one more completion.
+    fn room(cmp: &dpsock::shm::Ring<'_>) -> bool {
+        cmp.len().unwrap_or(ENTRIES) < ENTRIES
+    }
+
+    /// Pushes `self.cmp`; false (and the application marked broken) if it did not fit
+    /// although room was checked (a hostile head index).
+    fn push(&mut self, cmp: &dpsock::shm::Ring<'_>) -> bool {
+        if cmp.push(&self.cmp) {
+            true
+        } else {
+            self.broken = true;
+            false
+        }
+    }
+
+    /// Moves a UDP socket's datagrams and error; false when the ring is full.
+    fn serve_udp(
+        &mut self,
+        stack: &mut Stack,
+        cmp: &dpsock::shm::Ring<'_>,
+        id: usize,
+        work: &mut usize,
+    ) -> bool {
+        let Some(Sock::Udp(h, v6)) = self.sockets[id] else {
+            return true;
+        };
+        if !Self::room(cmp) {
+            return false;
+        }
+        if let Ok(Some(kind)) = stack.udp_take_error(h) {
+            self.cmp.reset(op::SOCK_ERROR, 0);
+            self.cmp.set_sock(id as u32);
+            self.cmp.set_result(icmp_errno(kind, v6));
+            if !self.push(cmp) {
+                return false;
+            }
+        }
+        loop {
+            if !Self::room(cmp) {
+                return false;
+            }
+            if stack.udp_queue(h).map_or(0, |q| q.0) == 0 {
+                return true;
+            }
+            self.cmp.reset(op::UDP_RECV, 0);
+            self.cmp.set_sock(id as u32);
+            let Some((n, from)) = stack.udp_recv_from(h, self.cmp.data_mut()) else {
+                return true;
+            };
+            self.cmp.set_len(n);
+            self.cmp.set_addr(from);
+            if !self.push(cmp) {
+                return false;
+            }
+            self.counters.delivered += 1;
+            *work += 1;
+        }
+    }
+
+    /// Announces a listener's new connections; false when the ring (or quota) is full.
+    fn serve_listener(
+        &mut self,
+        stack: &mut Stack,
+        cmp: &dpsock::shm::Ring<'_>,
+        id: usize,
+        work: &mut usize,
+    ) -> bool {
+        let Some(Sock::Listen(l)) = self.sockets[id] else {
+            return true;
+        };
+        while stack.tcp_readiness(l).is_some_and(|r| r.acceptable) {
+            if !Self::room(cmp) {
+                return false;
+            }
+            if self.open >= self.max {
+                // Over quota: the connection waits in the accept queue (backlog).
+                return true;
+            }
+            let Some(c) = stack.tcp_accept(l) else {
+                return true;
+            };
+            let peer = stack.tcp_connection(c).map(|t| t.endpoints().1);
+            let conn = self.insert(Sock::Conn(Box::new(Conn::new(c, true))));
+            self.cmp.reset(op::TCP_ACCEPTED, 0);
+            self.cmp.set_sock(id as u32);
+            self.cmp.set_arg(u64::from(conn));
+            if let Some(p) = peer {
+                self.cmp.set_addr(p);
+            }
+            if !self.push(cmp) {
+                return false;
+            }
+            *work += 1;
+        }
+        true
+    }
+
+    /// Moves a connection's queued bytes into the stack, its received bytes and state
+    /// changes to the application; false when the ring is full.
+    fn serve_conn(
+        &mut self,
+        stack: &mut Stack,
+        now: stack::Instant,
+        cmp: &dpsock::shm::Ring<'_>,
+        id: usize,
+        work: &mut usize,
+    ) -> bool {
+        let Some(Sock::Conn(c)) = self.sockets[id].as_mut() else {
+            return true;
+        };
+        let h = c.h;
+        // Queued bytes into the stack's send buffer; the credit goes back.
+        let mut taken = 0usize;
+        while !c.pending.is_empty() {
+            let (front, _) = c.pending.as_slices();
+            match stack.tcp_send(now, h, front) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.pending.drain(..n);
+                    taken += n;
+                }
+                Err(_) => {
+                    // The connection cannot send any more: drop what waits.
+                    taken += c.pending.len();
+                    c.pending.clear();
+                }
+            }
+        }
+        if c.pending.is_empty() && c.shutdown && !c.shut_done {
+            c.shut_done = true;
+            let _ = stack.tcp_shutdown(now, h);
+        }
+        if c.closing {
+            if c.pending.is_empty() {
+                let _ = stack.tcp_close(now, h);
+                self.sockets[id] = None;
+                self.free.push(id as u32);
+                self.open -= 1;
+            }
+            return true;
+        }
+        if taken > 0 {
+            if !Self::room(cmp) {
+                // Credit is only returned, never lost: count it back.
+                return false;
+            }
+            self.cmp.reset(op::TCP_SENT, 0);
+            self.cmp.set_sock(id as u32);
+            self.cmp.set_arg(taken as u64);
+            if !self.push(cmp) {
+                return false;
+            }
+            *work += 1;
+        }
+        let Some(Sock::Conn(c)) = self.sockets[id].as_mut() else {
+            return true;
+        };
+        if !c.reported {
+            let state = stack.tcp_state(h);
+            let failed = matches!(state, None | Some(TcpState::Closed));
+            if failed || !matches!(state, Some(TcpState::SynSent | TcpState::SynReceived)) {
+                if !Self::room(cmp) {
+                    return false;
+                }
+                c.reported = true;
+                let r = if failed {
+                    match stack.tcp_recv(h, &mut []) {
+                        Err(e) => errno_of(e),
+                        Ok(_) => -libc::ECONNREFUSED,
+                    }
+                } else {
+                    0
+                };
+                self.cmp.reset(op::TCP_CONNECTED, 0);
+                self.cmp.set_sock(id as u32);
+                self.cmp.set_result(r);
+                if failed {
+                    if let Some(Sock::Conn(c)) = self.sockets[id].as_mut() {
+                        c.finished = true;
+                    }
+                }
+                if !self.push(cmp) {
+                    return false;
+                }
+                *work += 1;
+            } else {
+                return true;
+            }
+        }
+        // Received bytes, then the end of the stream or the error.
+        loop {
+            let Some(Sock::Conn(c)) = self.sockets[id].as_ref() else {
+                return true;
+            };
+            if c.finished {
+                return true;
+            }
+            if !Self::room(cmp) {
+                return false;
+            }
+            self.cmp.reset(op::TCP_DATA, 0);
+            self.cmp.set_sock(id as u32);
+            match stack.tcp_recv(h, self.cmp.data_mut()) {
+                Ok(0) => {
+                    self.cmp.reset(op::TCP_EOF, 0);
+                    self.cmp.set_sock(id as u32);
+                    self.finish(id);
+                }
+                Ok(n) => {
+                    self.cmp.set_len(n);
+                    self.counters.delivered += 1;
+                }
+                Err(SocketError::WouldBlock) => return true,
+                Err(e) => {
+                    self.cmp.reset(op::TCP_CLOSED, 0);
+                    self.cmp.set_sock(id as u32);
+                    self.cmp.set_result(errno_of(e));
+                    self.finish(id);
+                }
+            }
+            if !self.push(cmp) {
+                return false;
+            }
+            *work += 1;
+        }
+    }
+
+    fn finish(&mut self, id: usize) {
+        if let Some(Some(Sock::Conn(c))) = self.sockets.get_mut(id) {
+            c.finished = true;
+        }
     }
 
     /// Runs the request in `self.req`; the completion to send, if any.
@@ -213,15 +470,16 @@ impl AppConn {
         let opcode = self.req.op();
         self.cmp.reset(opcode, seq);
         self.cmp.set_sock(self.req.sock());
+        let quota = self.open >= self.max;
         match opcode {
             op::NOP => {}
             op::UDP_BIND => match self.req.addr() {
                 None => self.refuse(-libc::EINVAL),
-                Some(_) if self.open >= self.max => self.refuse(-libc::EMFILE),
+                Some(_) if quota => self.refuse(-libc::EMFILE),
                 Some(addr) => match stack.udp_bind(addr) {
                     Ok(h) => {
                         let local = stack.udp_local_addr(h).unwrap_or(addr);
-                        let id = self.insert(h, local);
+                        let id = self.insert(Sock::Udp(h, local.is_ipv6()));
                         self.cmp.set_sock(id);
                         self.cmp.set_addr(local);
                     }
@@ -229,26 +487,101 @@ impl AppConn {
                 },
             },
             op::UDP_SEND => {
-                let (Some(h), Some(dst)) = (self.socket(self.req.sock()), self.req.addr()) else {
+                let sock = self.sockets.get(self.req.sock() as usize);
+                let (Some(Some(Sock::Udp(h, _))), Some(dst)) = (sock, self.req.addr()) else {
                     self.refuse(-libc::EBADF);
                     return Some(&self.cmp);
                 };
-                match stack.udp_send_to(now, h, dst, self.req.data()) {
+                match stack.udp_send_to(now, *h, dst, self.req.data()) {
                     // Successful sends are not answered: the client does not wait.
                     Ok(()) => return None,
                     Err(e) => self.refuse(errno_of(e)),
                 }
             }
+            op::TCP_LISTEN => match self.req.addr() {
+                None => self.refuse(-libc::EINVAL),
+                Some(_) if quota => self.refuse(-libc::EMFILE),
+                Some(addr) => {
+                    let backlog = (self.req.arg() as usize).clamp(1, 4096);
+                    match stack.tcp_listen(addr, backlog) {
+                        Ok(h) => {
+                            let id = self.insert(Sock::Listen(h));
+                            self.cmp.set_sock(id);
+                            self.cmp.set_addr(addr);
+                        }
+                        Err(e) => self.refuse(errno_of(e)),
+                    }
+                }
+            },
+            op::TCP_CONNECT => match self.req.addr() {
+                None => self.refuse(-libc::EINVAL),
+                Some(_) if quota => self.refuse(-libc::EMFILE),
+                Some(remote) => match self.connect(stack, now, remote) {
+                    Ok((h, local)) => {
+                        let id = self.insert(Sock::Conn(Box::new(Conn::new(h, false))));
+                        self.cmp.set_sock(id);
+                        self.cmp.set_addr(local);
+                    }
+                    Err(e) => self.refuse(errno_of(e)),
+                },
+            },
+            op::TCP_SEND => {
+                let data = self.req.data();
+                match self.sockets.get_mut(self.req.sock() as usize) {
+                    Some(Some(Sock::Conn(c))) if !c.closing && !c.shutdown => {
+                        if c.pending.len() + data.len() > TCP_CREDIT {
+                            // The client overran its credit: refuse the excess.
+                            self.refuse(-libc::ENOBUFS);
+                        } else {
+                            c.pending.extend(data);
+                            return None;
+                        }
+                    }
+                    Some(Some(Sock::Conn(_))) => self.refuse(-libc::EPIPE),
+                    _ => self.refuse(-libc::EBADF),
+                }
+            }
+            op::TCP_SHUTDOWN => match self.sockets.get_mut(self.req.sock() as usize) {
+                Some(Some(Sock::Conn(c))) => c.shutdown = true,
+                _ => self.refuse(-libc::EBADF),
+            },
             op::CLOSE => {
-                let id = self.req.sock();
-                match self.socket(id) {
-                    Some(h) => {
-                        stack.udp_close(h);
-                        self.sockets[id as usize] = None;
-                        self.free.push(id);
+                let id = self.req.sock() as usize;
+                match self.sockets.get_mut(id) {
+                    Some(Some(Sock::Conn(c))) => {
+                        // Released once its queued bytes are in the stack.
+                        c.closing = true;
+                        c.shutdown = true;
+                        return Some(&self.cmp);
+                    }
+                    Some(slot @ Some(_)) => {
+                        match slot.take() {
+                            Some(Sock::Udp(h, _)) => stack.udp_close(h),
+                            Some(Sock::Listen(h)) => {
+                                let _ = stack.tcp_close(now, h);
+                            }
+                            _ => {}
+                        }
+                        self.free.push(id as u32);
                         self.open -= 1;
                     }
-                    None => self.refuse(-libc::EBADF),
+                    _ => self.refuse(-libc::EBADF),
+                }
+            }
+            op::SETOPT => {
+                let (name, value) = ((self.req.arg() >> 32) as u32, self.req.arg() as u32);
+                let r = match (self.sockets.get(self.req.sock() as usize), name) {
+                    (Some(Some(Sock::Conn(c))), opt::TCP_NODELAY) => {
+                        stack.tcp_set_nodelay(c.h, value != 0).map_err(errno_of)
+                    }
+                    (Some(Some(Sock::Udp(h, _))), opt::SO_RCVBUF) => stack
+                        .udp_set_queue_limit(*h, (value as usize / dpsock::shm::DATA_MAX).max(1))
+                        .map_err(errno_of),
+                    (Some(Some(_)), _) => Err(-libc::ENOPROTOOPT),
+                    _ => Err(-libc::EBADF),
+                };
+                if let Err(e) = r {
+                    self.refuse(e);
                 }
             }
             _ => self.refuse(-libc::EOPNOTSUPP),
@@ -256,38 +589,81 @@ impl AppConn {
         Some(&self.cmp)
     }
 
+    /// Opens a connection from a local port whose return traffic this shard receives
+    /// (the runtime spreads received frames by flow hash).
+    fn connect(
+        &mut self,
+        stack: &mut Stack,
+        now: stack::Instant,
+        remote: SocketAddr,
+    ) -> Result<(TcpHandle, SocketAddr), SocketError> {
+        let shards = self.region.shards() as usize;
+        if shards <= 1 {
+            let h = stack.tcp_connect(now, remote, None)?;
+            let local = stack
+                .tcp_connection(h)
+                .map_or(SocketAddr::new(remote.ip(), 0), |t| t.endpoints().0);
+            return Ok((h, local));
+        }
+        let lip = stack
+            .source_address_for(remote.ip())
+            .ok_or(SocketError::Send(stack::stack::SendError::NoRoute))?;
+        let start = (self.id as u32)
+            .wrapping_mul(7919)
+            .wrapping_add(self.next_port);
+        for i in 0..16384u32 {
+            let port = 49152 + ((start.wrapping_add(i)) % 16384) as u16;
+            let local = SocketAddr::new(lip, port);
+            let Some(hash) = stack::flow::tuple_hash(remote, local, 6) else {
+                return Err(SocketError::FamilyMismatch);
+            };
+            if stack::flow::shard_of(hash, shards) != self.shard as usize {
+                continue;
+            }
+            match stack.tcp_connect(now, remote, Some(local)) {
+                Ok(h) => {
+                    self.next_port = self.next_port.wrapping_add(i + 1);
+                    return Ok((h, local));
+                }
+                Err(SocketError::AddrInUse(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SocketError::NoEphemeralPort)
+    }
+
     fn refuse(&mut self, errno: i32) {
         self.counters.refused += 1;
         self.cmp.set_result(errno);
     }
 
-    fn insert(&mut self, h: UdpHandle, local: SocketAddr) -> u32 {
+    fn insert(&mut self, sock: Sock) -> u32 {
         self.open += 1;
-        let v = Some((h, local.is_ipv6()));
         match self.free.pop() {
             Some(id) => {
-                self.sockets[id as usize] = v;
+                self.sockets[id as usize] = Some(sock);
                 id
             }
             None => {
-                self.sockets.push(v);
+                self.sockets.push(Some(sock));
                 (self.sockets.len() - 1) as u32
             }
         }
     }
 
-    fn socket(&self, id: u32) -> Option<UdpHandle> {
-        self.sockets
-            .get(id as usize)
-            .copied()
-            .flatten()
-            .map(|s| s.0)
-    }
-
     /// Closes every socket of the application (it detached or died).
-    pub fn close_all(&mut self, stack: &mut Stack) {
-        for (h, _) in self.sockets.drain(..).flatten() {
-            stack.udp_close(h);
+    pub fn close_all(&mut self, stack: &mut Stack, now: stack::Instant) {
+        for s in self.sockets.drain(..).flatten() {
+            match s {
+                Sock::Udp(h, _) => stack.udp_close(h),
+                // A dead application's connections are reset: nobody will read them.
+                Sock::Conn(c) => {
+                    let _ = stack.tcp_abort(now, c.h);
+                }
+                Sock::Listen(h) => {
+                    let _ = stack.tcp_close(now, h);
+                }
+            }
         }
         self.free.clear();
         self.open = 0;

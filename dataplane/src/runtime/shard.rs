@@ -316,7 +316,7 @@ impl Shard {
         }
         self.close_captures();
         for app in &mut self.apps {
-            app.close_all(&mut self.stack);
+            app.close_all(&mut self.stack, self.clock.now());
         }
     }
 
@@ -324,7 +324,7 @@ impl Shard {
     pub fn detach_app(&mut self, id: u64) {
         for app in &mut self.apps {
             if app.id == id {
-                app.close_all(&mut self.stack);
+                app.close_all(&mut self.stack, self.clock.now());
             }
         }
         self.apps.retain(|a| a.id != id);

@@ -313,11 +313,27 @@ impl Router {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start dataplane run");
-        Router {
+        let mut router = Router {
             child: Some(child),
             _config: TempFile(path),
             _socket: socket,
+        };
+        // Ready when its control socket answers: the drivers are open and the workers
+        // run by then (under load, opening AF_XDP takes seconds; traffic sent earlier
+        // would be lost).
+        if let Some(sock) = router._socket.as_ref().map(|t| t.0.clone()) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if router.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+                    break;
+                }
+                if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
+        router
     }
 
     /// The process id of the `ip netns exec` that became `dataplane run`.

@@ -469,6 +469,10 @@ impl Stack {
                 if inner.next_header() == IpProtocol::Udp {
                     self.udp_icmp_error(IpAddr::V4(inner.src_addr()), quoted_l4, kind);
                 }
+                if inner.next_header() == IpProtocol::Tcp {
+                    let (s, d) = (IpAddr::V4(inner.src_addr()), IpAddr::V4(inner.dst_addr()));
+                    self.tcp_icmp_error(now, s, d, quoted_l4, kind);
+                }
                 let e = Event::IcmpError {
                     at: now,
                     from: IpAddr::V4(src),

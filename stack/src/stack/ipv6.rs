@@ -314,6 +314,10 @@ impl Stack {
                 if inner.next_header() == IpProtocol::Udp {
                     self.udp_icmp_error(IpAddr::V6(inner.src_addr()), l4, kind);
                 }
+                if inner.next_header() == IpProtocol::Tcp {
+                    let (s, d) = (IpAddr::V6(inner.src_addr()), IpAddr::V6(inner.dst_addr()));
+                    self.tcp_icmp_error(now, s, d, l4, kind);
+                }
                 let e = Event::IcmpError {
                     at: now,
                     from: IpAddr::V6(src),

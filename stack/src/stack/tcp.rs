@@ -273,7 +273,7 @@ impl Stack {
                 self.count_drop(port, r);
             }
             if let Some(rst) = out.reset {
-                self.tcp_send_bare(now, dst, src, &rst);
+                self.tcp_send_bare(now, port, dst, src, &rst);
             }
             return self.tcp_after(now, h, before);
         }
@@ -283,8 +283,54 @@ impl Stack {
         // RFC 9293 §3.10.7.1: CLOSED. A reset answers anything but a reset.
         self.count_drop(port, DropReason::TcpNoListener);
         if repr.control != TcpControl::Rst {
-            self.tcp_send_bare(now, dst, src, &reset_for(&repr));
+            self.tcp_send_bare(now, port, dst, src, &reset_for(&repr));
         }
+    }
+
+    /// An ICMP error quoting a segment of ours (RFC 1122 §4.2.3.9, RFC 5927): only when
+    /// the quoted sequence number is in flight (RFC 5927 §4.1). "Too big" lowers the MSS
+    /// to the path MTU and sends again at once (RFC 1191, RFC 8201); port or protocol
+    /// unreachable during SYN-SENT refuses the connection; other errors are soft.
+    pub(super) fn tcp_icmp_error(
+        &mut self,
+        now: Instant,
+        ours: IpAddr,
+        theirs: IpAddr,
+        quote: &[u8],
+        kind: super::IcmpErrorKind,
+    ) {
+        let Some(q) = quote.first_chunk::<8>() else {
+            return;
+        };
+        let local = SocketAddr::new(ours, u16::from_be_bytes([q[0], q[1]]));
+        let remote = SocketAddr::new(theirs, u16::from_be_bytes([q[2], q[3]]));
+        let seq = u32::from_be_bytes([q[4], q[5], q[6], q[7]]);
+        let Some(&h) = self.tcp.conns.get(&(local, remote)) else {
+            return;
+        };
+        let Some(tcb) = self.tcp.conn_mut(h) else {
+            return;
+        };
+        let before = tcb.state;
+        let hard = match kind {
+            super::IcmpErrorKind::Unreachable(code) => {
+                // IPv4 protocol (2) or port (3) unreachable; IPv6 port unreachable (4).
+                if ours.is_ipv4() {
+                    code == 2 || code == 3
+                } else {
+                    code == 4
+                }
+            }
+            _ => false,
+        };
+        let mtu = match kind {
+            super::IcmpErrorKind::TooBig(mtu) => Some(mtu),
+            _ => None,
+        };
+        if !tcb.icmp_error(seq, hard, mtu) {
+            return;
+        }
+        self.tcp_after(now, h, before);
     }
 
     fn tcp_find_listener(&self, local: SocketAddr) -> Option<TcpHandle> {
@@ -331,7 +377,7 @@ impl Stack {
                 }
             }
             self.count_drop(port, DropReason::TcpUnexpected);
-            return self.tcp_send_bare(now, local.ip(), remote.ip(), &reset_for(seg));
+            return self.tcp_send_bare(now, port, local.ip(), remote.ip(), &reset_for(seg));
         }
         if seg.control != TcpControl::Syn {
             return self.count_drop(port, DropReason::TcpUnexpected);
@@ -347,7 +393,7 @@ impl Stack {
                 let rx = self.config.tcp.rx_buffer;
                 let syn_ack = self.tcp.cookie_syn_ack(now, local, remote, seg, ours, rx);
                 self.ports[usize::from(port.0)].counters.delivered += 1;
-                return self.tcp_send_bare(now, local.ip(), remote.ip(), &syn_ack);
+                return self.tcp_send_bare(now, port, local.ip(), remote.ip(), &syn_ack);
             }
             match l.half_open.pop_front() {
                 Some(old) => {
@@ -363,7 +409,8 @@ impl Stack {
         let mtu = self.ports[usize::from(port.0)].config.mtu;
         let mss = mss_for(mtu, local.ip());
         let (iss, ts_off) = self.tcp.isn(now, local, remote);
-        let tcb = Tcb::accept_syn(&self.config.tcp, local, remote, iss, ts_off, mss, seg, lh);
+        let mut tcb = Tcb::accept_syn(&self.config.tcp, local, remote, iss, ts_off, mss, seg, lh);
+        tcb.port = port;
         let Ok(h) = self.tcp.sockets.insert(Socket::Conn(tcb)) else {
             return self.count_drop(port, DropReason::TcpTableFull);
         };
@@ -413,6 +460,7 @@ impl Stack {
             seg,
             lh,
         );
+        tcb.port = port;
         let out = tcb.input(now, cfg, seg, &mut self.tcp.shared);
         let Ok(h) = self.tcp.sockets.insert(Socket::Conn(tcb)) else {
             return self.count_drop(port, DropReason::TcpTableFull);
@@ -510,34 +558,42 @@ impl Stack {
             let Some(seg) = tcb.next_segment(now, &self.config.tcp) else {
                 return;
             };
-            let (src, dst) = (tcb.local.ip(), tcb.remote.ip());
+            let (src, dst, origin) = (tcb.local.ip(), tcb.remote.ip(), tcb.port);
             let (a, b) = tcb.tx_bytes(seg.data_off, seg.data_len);
             self.ip_ident = self.ip_ident.wrapping_add(1);
             let frame = build_segment(&self.pool, self.ip_ident, ttl, src, dst, &seg.repr, a, b);
             match frame {
-                Some(f) => self.tcp_output(now, f, dst),
+                Some(f) => self.tcp_output(now, f, dst, origin),
                 None => {
                     // The segment counts as sent; the retransmission timer recovers it.
-                    return self.count_drop(PortId(0), DropReason::PoolExhausted);
+                    return self.count_drop(origin, DropReason::PoolExhausted);
                 }
             }
         }
     }
 
-    /// A segment of no connection (a reset).
-    fn tcp_send_bare(&mut self, now: Instant, src: IpAddr, dst: IpAddr, repr: &TcpRepr<'_>) {
+    /// A segment of no connection (a reset, a SYN cookie), out through the routes or
+    /// `port` (where it came from, for link-local peers).
+    fn tcp_send_bare(
+        &mut self,
+        now: Instant,
+        port: PortId,
+        src: IpAddr,
+        dst: IpAddr,
+        repr: &TcpRepr<'_>,
+    ) {
         let ident = self.next_ident();
         let ttl = self.config.default_ttl;
         match build_segment(&self.pool, ident, ttl, src, dst, repr, &[], &[]) {
-            Some(f) => self.tcp_output(now, f, dst),
-            None => self.count_drop(PortId(0), DropReason::PoolExhausted),
+            Some(f) => self.tcp_output(now, f, dst, port),
+            None => self.count_drop(port, DropReason::PoolExhausted),
         }
     }
 
-    fn tcp_output(&mut self, now: Instant, f: Frame, dst: IpAddr) {
+    fn tcp_output(&mut self, now: Instant, f: Frame, dst: IpAddr, port: PortId) {
         let _ = match dst {
-            IpAddr::V4(d) => self.output_v4(now, f, d, PortId(0)),
-            IpAddr::V6(d) => self.output_v6(now, f, d, PortId(0)),
+            IpAddr::V4(d) => self.output_v4(now, f, d, port),
+            IpAddr::V6(d) => self.output_v6(now, f, d, port),
         };
     }
 
@@ -678,7 +734,7 @@ impl Stack {
             return Err(SocketError::AddrInUse(local));
         }
         let (iss, ts_off) = self.tcp.isn(now, local, remote);
-        let tcb = Tcb::connect(
+        let mut tcb = Tcb::connect(
             &self.config.tcp,
             local,
             remote,
@@ -686,6 +742,7 @@ impl Stack {
             ts_off,
             mss_for(mtu, lip),
         );
+        tcb.port = port;
         let h = TcpHandle(
             self.tcp
                 .sockets
@@ -747,7 +804,9 @@ impl Stack {
     }
 
     /// Reads received bytes: `Ok(0)` is the end of the stream (the peer's FIN, or
-    /// nothing more will come); [`SocketError::WouldBlock`] when nothing is there yet.
+    /// nothing more will come); [`SocketError::WouldBlock`] when nothing is there yet;
+    /// the connection's error once it failed and its data is read (also for an empty
+    /// `buf`, to ask for it).
     pub fn tcp_recv(&mut self, h: TcpHandle, buf: &mut [u8]) -> Result<usize, SocketError> {
         let now = self.tcp.now;
         let t = self.tcp_conn_checked(h)?;
@@ -756,8 +815,8 @@ impl Stack {
             self.tcp_flush(now, h);
             return Ok(n);
         }
-        if buf.is_empty() {
-            return Ok(0);
+        if t.recv_queued() > 0 {
+            return Ok(0); // an empty buffer
         }
         if t.fin_received() {
             return Ok(0);
@@ -821,10 +880,10 @@ impl Stack {
         let Some(Socket::Conn(t)) = self.tcp.sockets.get_mut(h.0) else {
             return Err(SocketError::InvalidHandle);
         };
-        let (src, dst) = (t.local.ip(), t.remote.ip());
+        let (src, dst, port) = (t.local.ip(), t.remote.ip(), t.port);
         let rst = t.abort();
         if let Some(rst) = rst {
-            self.tcp_send_bare(now, src, dst, &rst);
+            self.tcp_send_bare(now, port, src, dst, &rst);
         }
         self.tcp_remove(h);
         Ok(())

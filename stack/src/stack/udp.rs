@@ -328,6 +328,17 @@ impl Stack {
         }
     }
 
+    /// The source address this stack would give a packet to `dst` (the address of the
+    /// outgoing port), if it has a route and an address of that family there.
+    pub fn source_address_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        let port = self.egress(dst).ok()?;
+        let p = &self.ports[usize::from(port.0)];
+        match dst {
+            IpAddr::V4(d) => p.ipv4_source_for(d).map(IpAddr::V4),
+            IpAddr::V6(d) => Some(IpAddr::V6(p.ipv6_source_for(d))),
+        }
+    }
+
     /// The egress port of a locally originated packet to `dst`.
     fn egress(&self, dst: IpAddr) -> Result<PortId, SocketError> {
         match self.routes.route_for(dst) {

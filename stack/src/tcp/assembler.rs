@@ -78,6 +78,19 @@ impl Assembler {
         n
     }
 
+    /// Moves the base up by `n` bytes: ranges below it go, the rest shift down.
+    pub fn advance(&mut self, n: u32) {
+        let mut w = 0;
+        for i in 0..usize::from(self.count) {
+            let (s, e) = self.ranges[i];
+            if e > n {
+                self.ranges[w] = (s.saturating_sub(n), e - n);
+                w += 1;
+            }
+        }
+        self.count = w as u8;
+    }
+
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.count = 0;
@@ -106,5 +119,12 @@ mod tests {
         assert!(!a.add(200, 201));
         assert!(a.add(0, 100));
         assert_eq!(a.ranges(), &[(0, 100)]);
+        a.clear();
+        a.add(10, 20);
+        a.add(30, 40);
+        a.advance(15);
+        assert_eq!(a.ranges(), &[(0, 5), (15, 25)]);
+        a.advance(30);
+        assert!(a.is_empty());
     }
 }

@@ -1,4 +1,4 @@
-//! TCP (RFC 9293) as sans-I/O code: the connection state machine ([`tcb`]), its buffers
+//! TCP (RFC 9293) as sans-I/O code: the connection state machine ([`Tcb`]), its buffers
 //! ([`ring`], [`assembler`]), congestion control ([`cc`]), sequence arithmetic
 //! ([`seq`]) and the keyed hash behind initial sequence numbers and ephemeral ports
 //! ([`hash`]). The table of sockets and the glue to frames live in `stack/tcp.rs`; the
@@ -14,6 +14,8 @@ pub mod hash;
 pub mod ring;
 pub mod seq;
 pub(crate) mod tcb;
+#[cfg(test)]
+mod tests;
 
 use core::fmt;
 use core::net::SocketAddr;

@@ -1,0 +1,250 @@
+//! What to send next: SYN or SYN-ACK with our options, retransmissions in fast
+//! recovery (the first hole, then SACKed holes), new data within the windows with
+//! Nagle, FIN, probes and pure ACKs with the window, timestamps and SACK blocks.
+
+use super::*;
+
+impl Tcb {
+    /// The next segment to send, if any; call until `None`.
+    pub(crate) fn next_segment(&mut self, now: Instant, cfg: &TcpConfig) -> Option<OutSegment> {
+        match self.state {
+            TcpState::Closed | TcpState::Listen => return None,
+            TcpState::SynSent | TcpState::SynReceived if self.snd_nxt == self.iss => {
+                return Some(self.syn_segment(now, cfg));
+            }
+            TcpState::SynSent => return None,
+            TcpState::TimeWait | TcpState::SynReceived => {
+                return self
+                    .has(ACK_NOW)
+                    .then(|| self.ack_segment(now, 0, 0, TcpControl::None, self.snd_nxt));
+            }
+            _ => {}
+        }
+        let data_end = self.snd_una + self.tx.len() as u32;
+        let fin_state = matches!(
+            self.state,
+            TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
+        );
+        if self.has(FAST_RTX) {
+            self.flags &= !FAST_RTX;
+            if self.snd_max > self.snd_una {
+                let len = self.tx.len().min(usize::from(self.eff_mss()));
+                let fin = fin_state
+                    && len == self.tx.len()
+                    && self.has(FIN_QUEUED)
+                    && self.snd_max > data_end;
+                let ctl = if fin {
+                    TcpControl::Fin
+                } else {
+                    TcpControl::None
+                };
+                let seg = self.ack_segment(now, 0, len, ctl, self.snd_una);
+                let end = self.snd_una + len as u32 + u32::from(fin);
+                self.snd_nxt = self.snd_nxt.max(end);
+                self.rtx_hi = self.rtx_hi.max(self.snd_una + len as u32);
+                self.rtx_at
+                    .get_or_insert(now + Duration::from_nanos(self.rto));
+                return Some(seg);
+            }
+        }
+        if self.has(SACK_RTX) {
+            self.flags &= !SACK_RTX;
+            if let Some(seg) = self.sack_retransmit(now) {
+                return Some(seg);
+            }
+        }
+        if self.snd_nxt <= data_end {
+            let off = (self.snd_nxt - self.snd_una) as usize;
+            let avail = self.tx.len() - off;
+            let flight = self.snd_nxt - self.snd_una;
+            let win = self.snd_wnd.min(self.cc.cwnd);
+            let usable = win.saturating_sub(flight) as usize;
+            let mss = usize::from(self.eff_mss());
+            let mut len = avail.min(mss).min(usable);
+            if self.has(FORCE_ONE) {
+                // A zero-window probe (RFC 9293 §3.8.6.1): one byte past the window.
+                self.flags &= !FORCE_ONE;
+                if len == 0 && avail > 0 {
+                    len = 1;
+                }
+            }
+            let fin = fin_state && self.has(FIN_QUEUED) && off + len == self.tx.len();
+            // Nagle (RFC 9293 §3.7.4) and sender SWS avoidance: hold a short segment
+            // while data is in flight.
+            let hold = len < mss && flight > 0 && !fin && !(self.has(NODELAY) && len == avail);
+            if (len > 0 && !hold) || fin {
+                let ctl = if fin {
+                    TcpControl::Fin
+                } else if len == avail {
+                    TcpControl::Psh
+                } else {
+                    TcpControl::None
+                };
+                let seq = self.snd_nxt;
+                let seg = self.ack_segment(now, off, len, ctl, seq);
+                self.snd_nxt = seq + len as u32 + u32::from(fin);
+                if self.snd_nxt > self.snd_max {
+                    if self.rtt_probe.is_none() && !self.has(TS_OK) && seq >= self.snd_max {
+                        self.rtt_probe = Some((seq, now));
+                    }
+                    self.snd_max = self.snd_nxt;
+                }
+                if self.rtx_at.is_none() {
+                    self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+                }
+                return Some(seg);
+            }
+            if avail > 0 && self.snd_wnd == 0 && self.rtx_at.is_none() {
+                // Zero window: the persist timer (the retransmission timer doubles as it).
+                self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+            }
+        }
+        if self.has(KA_PROBE) {
+            // A keepalive (RFC 9293 §3.8.4): SEG.SEQ = SND.NXT - 1, no data.
+            self.flags &= !KA_PROBE;
+            return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_una - 1));
+        }
+        if self.has(ACK_NOW) {
+            return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_nxt));
+        }
+        None
+    }
+
+    /// In recovery, the first hole past what was already sent again that lies below a
+    /// SACKed block (RFC 6675 §4 NextSeg rule 1, simplified): one per ACK, taking one
+    /// segment of the window the duplicate ACK opened.
+    fn sack_retransmit(&mut self, now: Instant) -> Option<OutSegment> {
+        if !self.has(IN_RECOVERY) || self.sacked.is_empty() {
+            return None;
+        }
+        let mut pos = (self.rtx_hi.max(self.snd_una) - self.snd_una) as usize;
+        let mss = usize::from(self.eff_mss());
+        for &(s, e) in self.sacked.ranges() {
+            let (s, e) = (s as usize, e as usize);
+            if pos < s && pos < self.tx.len() {
+                let len = (s - pos).min(mss).min(self.tx.len() - pos);
+                let seq = self.snd_una + pos as u32;
+                let seg = self.ack_segment(now, pos, len, TcpControl::None, seq);
+                self.rtx_hi = seq + len as u32;
+                self.cc.cwnd = self
+                    .cc
+                    .cwnd
+                    .saturating_sub(self.cc.mss())
+                    .max(self.cc.mss());
+                return Some(seg);
+            }
+            pos = pos.max(e);
+        }
+        None
+    }
+
+    /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with our options.
+    fn syn_segment(&mut self, now: Instant, cfg: &TcpConfig) -> OutSegment {
+        let passive = self.state == TcpState::SynReceived;
+        let window = if passive {
+            cfg.rx_buffer
+        } else {
+            self.rx.free()
+        }
+        .min(65535) as u16;
+        let offer = |ours: bool, theirs: bool| ours && (!passive || theirs);
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            control: TcpControl::Syn,
+            seq_number: self.iss.0,
+            ack_number: passive.then_some(self.rcv_nxt.0),
+            window_len: window,
+            window_scale: offer(cfg.window_scale, self.has(WS_OK)).then_some(self.rcv_shift),
+            max_seg_size: Some(self.adv_mss),
+            sack_permitted: offer(cfg.sack, self.has(SACK_OK)),
+            sack_ranges: [None; 3],
+            timestamp: offer(cfg.timestamps, self.has(TS_OK))
+                .then(|| (self.ts_now(now), if passive { self.ts_recent } else { 0 })),
+            payload: &[],
+        };
+        if passive {
+            self.last_ack_sent = self.rcv_nxt;
+            self.flags &= !ACK_NOW;
+        }
+        if self.snd_max == self.iss && self.rtt_probe.is_none() {
+            self.rtt_probe = Some((self.iss, now));
+        }
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+        if self.rtx_at.is_none() {
+            self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+        }
+        OutSegment {
+            repr,
+            data_off: 0,
+            data_len: 0,
+        }
+    }
+
+    /// A segment of the synchronized states: ACK, window, timestamps, SACK blocks.
+    fn ack_segment(
+        &mut self,
+        now: Instant,
+        data_off: usize,
+        data_len: usize,
+        control: TcpControl,
+        seq: Seq,
+    ) -> OutSegment {
+        let free = if self.rx.capacity() == 0 {
+            self.rcv_wnd() as usize
+        } else {
+            self.rx.free()
+        };
+        let field = (free >> self.rcv_shift).min(65535);
+        let edge = self.rcv_nxt + ((field as u32) << self.rcv_shift);
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
+        let mut sack_ranges = [None; 3];
+        if self.has(SACK_OK) && !self.ooo.is_empty() {
+            // RFC 2018 §4: the block holding the latest segment first, then others.
+            let base = self.rcv_nxt;
+            let blocks = self.ooo.ranges().iter().map(|&(s, e)| (base + s, base + e));
+            let mut i = 0;
+            if let Some(first) = blocks
+                .clone()
+                .find(|&(s, e)| s <= self.recent_sack && self.recent_sack < e)
+            {
+                sack_ranges[0] = Some((first.0 .0, first.1 .0));
+                i = 1;
+            }
+            for (s, e) in blocks {
+                if i == 3 {
+                    break;
+                }
+                if Some((s.0, e.0)) != sack_ranges[0] {
+                    sack_ranges[i] = Some((s.0, e.0));
+                    i += 1;
+                }
+            }
+        }
+        self.last_ack_sent = self.rcv_nxt;
+        self.flags &= !ACK_NOW;
+        self.delack_at = None;
+        self.delack_segs = 0;
+        OutSegment {
+            repr: TcpRepr {
+                src_port: self.local.port(),
+                dst_port: self.remote.port(),
+                control,
+                seq_number: seq.0,
+                ack_number: Some(self.rcv_nxt.0),
+                window_len: field as u16,
+                window_scale: None,
+                max_seg_size: None,
+                sack_permitted: false,
+                sack_ranges,
+                timestamp: self.has(TS_OK).then(|| (self.ts_now(now), self.ts_recent)),
+                payload: &[],
+            },
+            data_off,
+            data_len,
+        }
+    }
+}
