@@ -660,3 +660,55 @@ fn a_link_hook_drops_delays_and_rewrites_chosen_frames() {
     assert_eq!(sim.link_stats(link).unwrap()[1].hook_drops, 5);
     assert_eq!(sim.stack(h1).unwrap().drops(DropReason::Ipv4BadChecksum), 1);
 }
+
+#[test]
+fn a_dumbbell_bottleneck_drops_at_its_queue_and_carries_its_capacity() {
+    let mut sim = Sim::new(6);
+    let access = LinkConfig {
+        bandwidth_bps: 5_000_000,
+        delay: Duration::from_millis(1),
+        ..LinkConfig::default()
+    };
+    let core = LinkConfig {
+        bandwidth_bps: 2_000_000,
+        delay: Duration::from_millis(10),
+        queue_limit: 20,
+        ..LinkConfig::default()
+    };
+    let d = sim::scenarios::dumbbell(&mut sim, 4, 4, &access, &core).unwrap();
+    let mut flows = Vec::new();
+    for (i, &h) in d.left.iter().enumerate() {
+        // 1 Mbit/s of payload each: 4 Mbit/s offered to a 2 Mbit/s bottleneck.
+        let dst = std::net::SocketAddr::new(sim::scenarios::Dumbbell::right_addr(i), 5001);
+        flows.push(
+            sim.add_app(
+                h,
+                "u",
+                AppConfig::Udp(UdpFlowConfig {
+                    dst,
+                    start: Instant::from_millis(i as u64),
+                    stop: Some(Instant::from_secs(10)),
+                    interval: UdpFlowConfig::interval_for_rate(1_000_000, 1000),
+                    size: 1000,
+                }),
+            )
+            .unwrap(),
+        );
+    }
+    sim.run_until(Instant::from_secs(11)).unwrap();
+    let delivered: u64 = flows
+        .iter()
+        .map(|&f| sim.app(f).unwrap().as_udp().unwrap().stats().delivered)
+        .sum();
+    let sent: u64 = flows
+        .iter()
+        .map(|&f| sim.app(f).unwrap().as_udp().unwrap().stats().sent)
+        .sum();
+    assert_eq!(sent, 4 * 1250);
+    // 2 Mbit/s for about 10 s is about 2,400 frames of 1,042 bytes on the wire.
+    assert!((2_300..=2_450).contains(&delivered), "{delivered}");
+    let [ab, _] = sim.link_stats(d.bottleneck).unwrap();
+    assert!(ab.queue_drops > 2_000, "{ab:?}");
+    assert_eq!(ab.max_queue, 20);
+    assert_eq!(ab.transmitted, ab.delivered);
+}
