@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `demo` (stack instances wired in memory), `check` (validate a
 //! configuration file without starting anything) and `run` (the router or host on real
-//! interfaces, see [`runtime`], with its control plane in [`control`]).
+//! interfaces, see [`runtime`], with its control plane in [`control`]) and `sim` (a
+//! topology file in the laboratory, see [`simcmd`]).
 
 use clap::{Parser, Subcommand};
 
@@ -12,6 +13,7 @@ mod control;
 mod demo;
 mod metrics;
 mod runtime;
+mod simcmd;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -50,6 +52,22 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
     },
+    /// Run a topology file (configs/topologies/*.toml) in the laboratory on a virtual
+    /// clock and print the summary: flows, drops by reason per node, links, time.
+    Sim {
+        /// The topology file.
+        file: std::path::PathBuf,
+        /// The seed of every random choice (overrides the file's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Simulated time to run, like 10s or 500ms (overrides the file's; without
+        /// either, run until idle).
+        #[arg(long, value_name = "DURATION")]
+        until: Option<String>,
+        /// Write one pcap file per link, with simulated timestamps, into DIR.
+        #[arg(long, value_name = "DIR")]
+        pcap: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -78,6 +96,12 @@ fn main() -> std::process::ExitCode {
             }
         }
         Command::Run { config, metrics } => run(&config, runtime::RunOptions { metrics }),
+        Command::Sim {
+            file,
+            seed,
+            until,
+            pcap,
+        } => simcmd::run(&file, &simcmd::SimOptions { seed, until, pcap }),
     }
 }
 

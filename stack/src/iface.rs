@@ -72,6 +72,8 @@ pub struct Port {
     pub(crate) up: bool,
     pub(crate) tx: VecDeque<Frame>,
     pub(crate) tx_limit: usize,
+    /// Listed in the stack's `tx_ready` since the last `Stack::take_tx_ready`.
+    pub(crate) tx_ready: bool,
     pub(crate) counters: PortCounters,
 }
 
@@ -84,6 +86,7 @@ impl Port {
             up: true,
             tx: VecDeque::with_capacity(tx_limit),
             tx_limit,
+            tx_ready: false,
             counters: PortCounters::default(),
         }
     }

@@ -38,6 +38,9 @@ enum Cmd {
     /// Driver receive and transmit rates on a veth pair (needs root), beside kernel-only
     /// references.
     Drivers(bench::drivers::DriversArgs),
+    /// The laboratory: a 100 + 100 host dumbbell for 64 simulated seconds of UDP, and a
+    /// 1,000-node topology (simulated events per second).
+    Sim(bench::sim::SimArgs),
     /// Bulk TCP between two stacks in one process (in-memory frames, one core).
     Tcp(bench::tcp::TcpArgs),
     /// Shared-memory sockets (needs root): ring round trip, UDP echo and TCP bulk
@@ -136,6 +139,13 @@ fn main() {
     let cli = Cli::parse();
     let summary = match cli.cmd {
         Cmd::Fastpath(a) => fastpath(&a),
+        Cmd::Sim(a) => match bench::sim::run(&a) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("sim benchmark failed: {e}");
+                std::process::exit(1);
+            }
+        },
         Cmd::Drivers(a) => match bench::drivers::run(&a) {
             Ok(m) => m,
             Err(e) => {

@@ -294,6 +294,9 @@ pub struct Stack {
     /// State of the stack's random sequence (splitmix64 over the seed).
     rng: u64,
     udp: udp::UdpSockets,
+    /// Ports that had frames queued since the last [`Stack::take_tx_ready`] (room for
+    /// every port is reserved as ports are added, so listing one never allocates).
+    tx_ready: Vec<PortId>,
     tcp: tcp::TcpSockets,
     scratch: Scratch,
 }
@@ -343,6 +346,7 @@ impl Stack {
             events,
             adjacency: Vec::new(),
             ip_ident: (seed >> 16) as u16,
+            tx_ready: Vec::new(),
             rng: seed ^ 0x5851_f42d_4c95_7f2d,
             udp: udp::UdpSockets::default(),
             tcp,
@@ -458,6 +462,8 @@ impl Stack {
             routes.insert(IpPrefix::V6(host), NextHop::Local, RouteOrigin::Local)?;
         }
         self.ports.push(port);
+        self.tx_ready
+            .reserve(self.ports.len() - self.tx_ready.len());
         self.reset_adjacency();
         Ok(id)
     }
@@ -641,6 +647,20 @@ impl Stack {
         let n = max.min(p.tx.len());
         out.extend(p.tx.drain(..n));
         n
+    }
+
+    /// Moves into `out` the ports that had frames queued since the last call, each once,
+    /// in the order they first had one. A caller with many mostly idle ports (the
+    /// simulator's routers) drains only these instead of asking every port; it should
+    /// drain them fully, as a port is listed again only when a frame is queued on it.
+    /// A listed port may have been drained meanwhile.
+    pub fn take_tx_ready(&mut self, out: &mut Vec<PortId>) {
+        for &p in &self.tx_ready {
+            if let Some(port) = self.ports.get_mut(usize::from(p.0)) {
+                port.tx_ready = false;
+            }
+        }
+        out.append(&mut self.tx_ready);
     }
 
     /// The next frame queued for `port`.

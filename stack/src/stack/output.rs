@@ -33,6 +33,10 @@ impl Stack {
             p.counters.tx_packets += 1;
             p.counters.tx_bytes += frame.len() as u64;
             p.tx.push_back(frame);
+            if !p.tx_ready {
+                p.tx_ready = true;
+                self.tx_ready.push(port);
+            }
         }
     }
 
