@@ -59,6 +59,13 @@ pub struct TcpArgs {
     /// Skip the Linux references.
     #[arg(long)]
     pub skip_linux: bool,
+    /// The dataplane binary for the veth bulk figures (`dpbench sockets`' TCP bulk
+    /// through `dataplane run` beside Linux); they are left out when it is missing.
+    #[arg(long, default_value = "target/release/dataplane")]
+    pub dataplane: std::path::PathBuf,
+    /// Seconds of each veth bulk transfer.
+    #[arg(long, default_value_t = 3.0)]
+    pub veth_seconds: f64,
 }
 
 fn host(name: &str, ip: &str, mac: u8, mtu: u16, tcp: TcpConfig, frames: u32) -> Stack {
@@ -302,37 +309,101 @@ pub fn run(args: &TcpArgs) -> Result<Map<String, Value>, String> {
         m.insert("linux_cps_conns".into(), json!(n));
         lcps = Some(c);
     }
-    m.insert(
-        "veth_note".into(),
-        json!("veth_bulk_gbps and linux_veth_bulk_gbps are not measured here: `dpbench sockets` measures TCP bulk through `dataplane run` beside Linux on a veth pair"),
-    );
+    veth(args, &mut m);
+    if let Ok(l) = std::fs::read_to_string("/proc/loadavg") {
+        let v: Vec<f64> = l
+            .split_whitespace()
+            .take(3)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        m.insert("load_average".into(), json!(v));
+    }
 
     let ratio = |a: f64, b: Option<f64>| b.and_then(|b| crate::drivers::ratio(a, b));
-    let rows = [
-        ("bulk Gbit/s", ours_bulk, smol_bulk, "smoltcp"),
-        ("64 B request/response /s", rr, lrr, "Linux"),
-        ("connections /s", cps, lcps, "Linux"),
+    let get = |k: &str| m.get(k).and_then(Value::as_f64);
+    let veth_rows = get("veth_bulk_gbps").map(|v| (v, get("linux_veth_bulk_gbps")));
+    let mut rows = vec![
+        (
+            "bulk Gbit/s, in process",
+            Some(ours_bulk),
+            smol_bulk,
+            "smoltcp",
+            "bulk_vs_smoltcp",
+        ),
+        (
+            "64 B request/response /s",
+            Some(rr),
+            lrr,
+            "Linux",
+            "rr_vs_linux",
+        ),
+        ("connections /s", Some(cps), lcps, "Linux", "cps_vs_linux"),
     ];
+    if let Some((v, l)) = veth_rows {
+        rows.push((
+            "bulk Gbit/s, veth",
+            Some(v),
+            l,
+            "Linux",
+            "veth_bulk_vs_linux",
+        ));
+    }
     println!(
         "\n  {:<26} {:>12} {:>12}  ratio",
-        "tcp, one core", "ours", "reference"
+        "tcp", "ours", "reference"
     );
-    for (name, ours, theirs, who) in rows {
+    for (name, ours, theirs, who, key) in rows {
+        let Some(ours) = ours else { continue };
         println!(
             "  {name:<26} {ours:>12.2} {:>12}  {} (ours / {who})",
             theirs.map_or_else(|| "-".to_string(), |t| format!("{t:.2}")),
             fmt_ratio(ratio(ours, theirs))
         );
-        let key = match name {
-            "bulk Gbit/s" => "bulk_vs_smoltcp",
-            "connections /s" => "cps_vs_linux",
-            _ => "rr_vs_linux",
-        };
         if let Some(r) = ratio(ours, theirs) {
             m.insert(key.into(), json!(r3(r)));
         }
     }
     Ok(m)
+}
+
+/// One flow over a veth pair: `dpbench sockets`' TCP bulk through `dataplane run`
+/// (shared-memory sockets, AF_XDP) beside Linux sockets on the same pair.
+fn veth(args: &TcpArgs, m: &mut Map<String, Value>) {
+    if !args.dataplane.exists() {
+        m.insert(
+            "veth_note".into(),
+            json!(format!(
+                "{} not found (cargo build --release -p dataplane): veth_bulk_gbps and linux_veth_bulk_gbps left out",
+                args.dataplane.display()
+            )),
+        );
+        return;
+    }
+    println!("\ntcp over veth (dpbench sockets):");
+    let sa = crate::sockets::SocketsArgs {
+        count: 2000,
+        seconds: args.veth_seconds,
+        binary: args.dataplane.clone(),
+    };
+    match crate::sockets::run(&sa) {
+        Ok(s) => {
+            m.insert("veth_bulk_gbps".into(), s.get("bulk_gbps").cloned().into());
+            m.insert(
+                "linux_veth_bulk_gbps".into(),
+                s.get("linux_bulk_gbps").cloned().into(),
+            );
+            m.insert(
+                "veth_note".into(),
+                json!("one flow to a Linux sink over a veth pair: ours through `dataplane run` (shared-memory sockets, AF_XDP, busy-poll worker on its own core), Linux from kernel sockets on the same pair"),
+            );
+        }
+        Err(e) => {
+            m.insert(
+                "veth_note".into(),
+                json!(format!("dpbench sockets failed: {e}")),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
