@@ -43,6 +43,6 @@ if [ -f "$HOME/.cargo/env" ]; then
     . "$HOME/.cargo/env"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "deps: cargo not found: the workspace needs a Rust toolchain >= 1.85 (rustup) with rustfmt and clippy" >&2
+    echo "deps: cargo not found: the workspace needs a Rust toolchain >= 1.91 (rustup) with rustfmt and clippy" >&2
     exit 1
 fi

@@ -271,7 +271,7 @@ mod tests {
     fn loss_hook_drops_and_counts() {
         let pool = FramePool::with_frames(16, PoolConfig::default()).unwrap();
         let (mut a, mut b) = MemLink::pair(16);
-        a.set_loss(Box::new(|f: &Frame| f.data()[0] % 2 == 0));
+        a.set_loss(Box::new(|f: &Frame| f.data()[0].is_multiple_of(2)));
         let mut out = frames(&pool, 10);
         assert_eq!(a.send_batch(&mut out), 5);
         assert_eq!(a.stats().dropped_loss, 5);

@@ -468,7 +468,7 @@ impl Backoff {
         } else {
             let us = (1u64 << ((self.n - 128) / 8).min(10)).min(1000);
             std::thread::sleep(Duration::from_micros(us));
-            if self.n % 16 == 0 {
+            if self.n.is_multiple_of(16) {
                 c.check_alive()?;
             }
         }

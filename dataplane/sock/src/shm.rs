@@ -180,13 +180,13 @@ impl Region {
     }
 
     fn header_u32(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off + 4 <= PAGE && off % 4 == 0);
+        debug_assert!(off + 4 <= PAGE && off.is_multiple_of(4));
         // SAFETY: inside the mapped header page, 4-aligned (the mapping is page-aligned).
         unsafe { &*self.base.add(off).cast::<AtomicU32>() }
     }
 
     fn header_u64(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off + 8 <= PAGE && off % 8 == 0);
+        debug_assert!(off + 8 <= PAGE && off.is_multiple_of(8));
         // SAFETY: inside the mapped header page, 8-aligned.
         unsafe { &*self.base.add(off).cast::<AtomicU64>() }
     }

@@ -1290,7 +1290,7 @@ mod tests {
         ) {
             let (src, dst) = if v6 { (SRC6, DST6) } else { (SRC, DST) };
             let repr = TcpRepr { payload: &payload, ..base };
-            prop_assert!(repr.header_len() <= MAX_HEADER_LEN && repr.header_len() % 4 == 0);
+            prop_assert!(repr.header_len() <= MAX_HEADER_LEN && repr.header_len().is_multiple_of(4));
             let buf = emit(&repr, src, dst);
             let parsed = TcpRepr::parse(&TcpPacket::new_checked(&buf[..]).unwrap(), src, dst);
             let parsed = parsed.unwrap();

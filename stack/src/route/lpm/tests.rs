@@ -536,7 +536,13 @@ proptest! {
 fn many_distinct_values_switch_to_wide_leaves() {
     // Disjoint /24s, so the expected answer of an address is its own route's value.
     let route = |i: u32| p4(0x0a00_0000 + (i << 8), 24);
-    let value = |i: u32| if i % 3 == 0 { u32::MAX - i } else { i * 7 };
+    let value = |i: u32| {
+        if i.is_multiple_of(3) {
+            u32::MAX - i
+        } else {
+            i * 7
+        }
+    };
     let check = |t: &Lpm4, upto: u32| {
         for i in (0..upto).step_by(97) {
             let a = Ipv4Addr::from(route(i).bits() | 0x42);
