@@ -9,6 +9,11 @@
 //!    the hosts) with the same flows for a shorter time, reporting simulated events per
 //!    second.
 //!
+//! 3. With `--tcp-hosts N`, a TCP dumbbell: N left hosts each transfer `--tcp-bytes`
+//!    bytes to the right host of the same index over the same links, every byte
+//!    verified; it reports the flows completed, the aggregate goodput and events per
+//!    second.
+//!
 //! Each prints a few lines and adds its figures to the JSON summary. Figures, not tests:
 //! nothing here asserts a time.
 
@@ -16,7 +21,7 @@ use std::time::Instant as WallInstant;
 
 use serde_json::{Map, Value};
 use sim::scenarios::{dumbbell, Dumbbell};
-use sim::{AppConfig, LinkConfig, Sim, SimError, Summary, UdpFlowConfig};
+use sim::{AppConfig, LinkConfig, Sim, SimError, Summary, TcpFlowConfig, UdpFlowConfig};
 use stack::{Duration, Instant};
 
 /// Options of `dpbench sim`.
@@ -52,6 +57,12 @@ pub struct SimArgs {
     /// Print the dumbbell's full summary.
     #[arg(long)]
     pub verbose: bool,
+    /// Hosts on each side of the TCP dumbbell (0: no TCP run).
+    #[arg(long, default_value_t = 0)]
+    pub tcp_hosts: usize,
+    /// Bytes each TCP flow transfers.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub tcp_bytes: u64,
 }
 
 /// CPU seconds this thread has used (user + system), from `/proc/thread-self/stat`
@@ -154,6 +165,86 @@ pub fn run_dumbbell(
     Ok((figures, lab))
 }
 
+/// The TCP dumbbell: `args.tcp_hosts` flows of `args.tcp_bytes` across the dumbbell's
+/// links (its bottleneck scaled to the hosts), run until idle; adds its figures to `out`.
+fn run_tcp_dumbbell(args: &SimArgs, out: &mut Map<String, Value>) -> Result<(), SimError> {
+    let side = args.tcp_hosts;
+    let mut lab = Sim::new(args.seed);
+    lab.set_pool_frames(512);
+    let access = LinkConfig {
+        bandwidth_bps: 5_000_000,
+        delay: Duration::from_millis(1),
+        queue_limit: 100,
+        ..LinkConfig::default()
+    };
+    let core = LinkConfig {
+        bandwidth_bps: args.bottleneck_mbit * 1_000_000 * side as u64 / args.hosts.max(1) as u64,
+        delay: Duration::from_millis(10),
+        queue_limit: 1000,
+        ..LinkConfig::default()
+    };
+    let d: Dumbbell = dumbbell(&mut lab, side, side, &access, &core)?;
+    for (i, &h) in d.left.iter().enumerate() {
+        lab.add_app(
+            h,
+            &format!("tcp{i}"),
+            AppConfig::Tcp(TcpFlowConfig {
+                dst: std::net::SocketAddr::new(Dumbbell::right_addr(i), 5001),
+                start: Instant::from_millis(i as u64),
+                bytes: args.tcp_bytes,
+            }),
+        )?;
+    }
+    let cpu0 = thread_cpu_s();
+    let started = WallInstant::now();
+    lab.run_until_idle()?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let cpu_s = thread_cpu_s().zip(cpu0).map(|(b, a)| b - a);
+    let (mut complete, mut delivered, mut last) = (0u64, 0u64, Instant::ZERO);
+    for a in lab.apps() {
+        if let Some(t) = a.as_tcp() {
+            delivered += t.stats().delivered;
+            if let Some(at) = t.stats().completed_at {
+                complete += 1;
+                last = last.max(at);
+            }
+        }
+    }
+    let last_s = last.as_nanos() as f64 / 1e9;
+    let goodput = delivered as f64 * 8.0 / last_s.max(1e-9);
+    let events = lab.events_processed();
+    println!(
+        "  {:<10} {:>5} nodes  {complete}/{side} flows of {} B complete, the last at {last_s:.3} simulated s  {:.2} Mbit/s goodput in all  {wall_s:.3} wall s ({} CPU s)  {events} events  {:.2} M events/s",
+        "tcp",
+        lab.node_ids().count(),
+        args.tcp_bytes,
+        goodput / 1e6,
+        cpu_s.map_or("?".to_string(), |c| format!("{c:.2}")),
+        events as f64 / wall_s / 1e6,
+    );
+    if args.verbose {
+        print!("{}", Summary::of(&lab).render());
+    }
+    out.insert("tcp_dumbbell_flows".into(), Value::from(side));
+    out.insert("tcp_dumbbell_flows_complete".into(), Value::from(complete));
+    out.insert(
+        "tcp_dumbbell_bytes_delivered".into(),
+        Value::from(delivered),
+    );
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    out.insert(
+        "tcp_dumbbell_last_completion_s".into(),
+        Value::from(round(last_s)),
+    );
+    out.insert(
+        "tcp_dumbbell_goodput_bps".into(),
+        Value::from(goodput.round()),
+    );
+    out.insert("tcp_dumbbell_wall_s".into(), Value::from(round(wall_s)));
+    out.insert("tcp_dumbbell_events".into(), Value::from(events));
+    Ok(())
+}
+
 fn report(label: &str, f: &RunFigures) {
     println!(
         "  {label:<10} {:>5} nodes  {:>6.1} simulated s  {:>6.3} wall s ({} CPU s; built in {:.1} s)  {:>9} events  {:>5.2} M events/s  {:>6.1}x real time  datagrams sent {} delivered {} ({:.2}% lost)",
@@ -239,6 +330,9 @@ pub fn run(args: &SimArgs) -> Result<Map<String, Value>, SimError> {
         "dumbbell_speedup_vs_ns3_dce_27s".into(),
         Value::from(round(27.0 / f.wall_s, 10.0)),
     );
+    if args.tcp_hosts > 0 {
+        run_tcp_dumbbell(args, &mut out)?;
+    }
 
     if args.skip_nodes_1000 {
         return Ok(out);

@@ -1,15 +1,18 @@
-//! Applications that run on simulated nodes: ping (ICMP echo) and constant-rate UDP
-//! flows.
+//! Applications that run on simulated nodes: ping (ICMP echo), constant-rate UDP flows
+//! and TCP flows (bulk transfers).
 //!
 //! An application is driven by the runtime: `tick` when its timer fires (it sends and
 //! returns when it next wants to run), `on_event` for stack events addressed to it, and
-//! for a UDP flow `on_datagram` for each datagram its sink received. The applications
-//! are an enum rather than trait objects so that the summary can show each kind's own
-//! statistics.
+//! for a UDP flow `on_datagram` for each datagram its sink received. A TCP flow's client
+//! is also polled every time the runtime services its node (it sends as the send buffer
+//! frees up), and its server side is a listener the runtime polls on the node that owns
+//! the destination: it accepts, reads and hands the bytes to the flow to verify. The
+//! applications are an enum rather than trait objects so that the summary can show each
+//! kind's own statistics.
 //!
-//! **Extension point (TCP flows, issue 7):** a new kind is a new [`AppConfig`] and
-//! [`AppState`] variant and its arm in the `match`es of [`App`]; a receiving side is a
-//! sink the runtime polls when it services the node (as `Sim` does for UDP sinks in
+//! **Extension point:** a new kind is a new [`AppConfig`] and [`AppState`] variant and
+//! its arm in the `match`es of [`App`]; a receiving side is a sink the runtime polls
+//! when it services the node (as `Sim` does for UDP sinks and TCP listeners in
 //! `world.rs`), and its line in `summary.rs`.
 
 use std::collections::BTreeMap;
@@ -17,7 +20,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stack::stack::{IcmpErrorKind, UdpHandle};
-use stack::{Duration, EchoRequest, Event, Instant, Stack};
+use stack::{Duration, EchoRequest, Event, Instant, SocketError, Stack, TcpHandle};
 
 use crate::{AppId, NodeId};
 
@@ -124,6 +127,20 @@ impl UdpFlowConfig {
 /// nanoseconds (8), all big-endian.
 pub const UDP_HEADER: usize = 20;
 
+/// A TCP flow: at `start` the client connects to `dst`, sends `bytes` bytes of a
+/// pattern that depends on the flow and the offset ([`tcp_pattern`]), and shuts its
+/// direction down; a listener the runtime opens on the node that owns `dst` accepts,
+/// reads to the end of the stream, verifies every byte and closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpFlowConfig {
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// The client connects at this time.
+    pub start: Instant,
+    /// Bytes to transfer.
+    pub bytes: u64,
+}
+
 /// Configuration of an application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppConfig {
@@ -131,6 +148,8 @@ pub enum AppConfig {
     Ping(PingConfig),
     /// A constant-rate UDP flow.
     Udp(UdpFlowConfig),
+    /// A TCP bulk transfer.
+    Tcp(TcpFlowConfig),
 }
 
 /// An ICMP error a ping received.
@@ -403,6 +422,225 @@ pub fn parse_flow_header(payload: &[u8]) -> Option<(AppId, u64, Instant)> {
     Some((AppId(id), seq, Instant::from_nanos(sent)))
 }
 
+/// The byte at `offset` of TCP flow `flow`'s stream: a mix of both, so that a byte
+/// delivered at the wrong offset (or to the wrong flow) does not match.
+pub fn tcp_pattern(flow: AppId, offset: u64) -> u8 {
+    let z = (offset ^ (u64::from(flow.0) << 40)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (z >> 56) as u8
+}
+
+/// What a TCP flow saw (the client's side and the server's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TcpFlowStats {
+    /// When the client's connection reached ESTABLISHED.
+    pub connected_at: Option<Instant>,
+    /// Bytes the client's stack accepted to send.
+    pub sent: u64,
+    /// Bytes the server read that matched the pattern at their offset.
+    pub delivered: u64,
+    /// Bytes the server read that did not.
+    pub corrupted: u64,
+    /// When the server read the end of a stream that held every byte intact.
+    pub completed_at: Option<Instant>,
+    /// Why the flow failed (connection refused, reset, timed out, cut short), if it did.
+    pub error: Option<String>,
+}
+
+/// A running TCP flow (its client; the runtime's listener feeds it what the server
+/// reads).
+#[derive(Debug)]
+pub struct TcpFlow {
+    config: TcpFlowConfig,
+    id: AppId,
+    socket: Option<TcpHandle>,
+    local: Option<SocketAddr>,
+    shut: bool,
+    done: bool,
+    chunk: Vec<u8>,
+    stats: TcpFlowStats,
+}
+
+/// Bytes the client offers its stack in one call.
+const TCP_CHUNK: usize = 16 * 1024;
+
+impl TcpFlow {
+    fn new(config: TcpFlowConfig, id: AppId) -> Self {
+        TcpFlow {
+            config,
+            id,
+            socket: None,
+            local: None,
+            shut: false,
+            done: false,
+            chunk: Vec::with_capacity(TCP_CHUNK),
+            stats: TcpFlowStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TcpFlowConfig {
+        &self.config
+    }
+
+    /// What it saw so far.
+    pub fn stats(&self) -> &TcpFlowStats {
+        &self.stats
+    }
+
+    /// The client's local address, once it connected.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// Whether every byte arrived intact and the server read the end of the stream.
+    pub fn is_complete(&self) -> bool {
+        self.stats.completed_at.is_some()
+    }
+
+    /// Time from the start to ESTABLISHED at the client.
+    pub fn setup_time(&self) -> Option<Duration> {
+        self.stats.connected_at.map(|t| t - self.config.start)
+    }
+
+    /// Time from the start to the server reading the end of the complete stream.
+    pub fn completion_time(&self) -> Option<Duration> {
+        self.stats.completed_at.map(|t| t - self.config.start)
+    }
+
+    /// Bytes delivered intact per simulated second, in bits, over the completion time.
+    pub fn goodput_bps(&self) -> Option<u64> {
+        let ns = self.completion_time()?.as_nanos().max(1);
+        Some((u128::from(self.stats.delivered) * 8 * 1_000_000_000 / u128::from(ns)) as u64)
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.stats.error.is_none() {
+            self.stats.error = Some(why);
+        }
+    }
+
+    fn tick(&mut self, now: Instant, stack: &mut Stack) -> Option<Instant> {
+        if self.socket.is_some() || self.done {
+            return None;
+        }
+        match stack.tcp_connect(now, self.config.dst, None) {
+            Ok(h) => {
+                self.socket = Some(h);
+                self.local = stack.tcp_connection(h).map(|t| t.endpoints().0);
+            }
+            Err(e) => {
+                self.fail(format!("connect: {e}"));
+                self.done = true;
+            }
+        }
+        None
+    }
+
+    /// Runs the client whenever its node is serviced: notes the handshake's end, sends
+    /// while the send buffer takes bytes, shuts down after the last one, and closes
+    /// once the server's end of stream arrives.
+    fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        let Some(h) = self.socket.filter(|_| !self.done) else {
+            return;
+        };
+        let Some(state) = stack.tcp_state(h) else {
+            self.done = true;
+            return;
+        };
+        if let Some(e) = stack.tcp_connection(h).and_then(|t| t.error()) {
+            self.fail(format!("client: {e}"));
+            self.done = true;
+            let _ = stack.tcp_abort(now, h);
+            return;
+        }
+        if !state.is_synchronized() {
+            return;
+        }
+        if self.stats.connected_at.is_none() {
+            self.stats.connected_at = Some(now);
+        }
+        while !self.shut && stack.tcp_readiness(h).is_some_and(|r| r.writable) {
+            let left = self.config.bytes - self.stats.sent;
+            if left == 0 {
+                break;
+            }
+            let n = left.min(TCP_CHUNK as u64) as usize;
+            let off = self.stats.sent;
+            self.chunk.clear();
+            self.chunk
+                .extend((0..n as u64).map(|i| tcp_pattern(self.id, off + i)));
+            match stack.tcp_send(now, h, &self.chunk) {
+                Ok(0) => break,
+                Ok(k) => self.stats.sent += k as u64,
+                Err(e) => {
+                    self.fail(format!("client: send: {e}"));
+                    self.done = true;
+                    let _ = stack.tcp_abort(now, h);
+                    return;
+                }
+            }
+        }
+        if !self.shut && self.stats.sent == self.config.bytes {
+            if let Err(e) = stack.tcp_shutdown(now, h) {
+                self.fail(format!("client: shutdown: {e}"));
+                self.done = true;
+                let _ = stack.tcp_abort(now, h);
+                return;
+            }
+            self.shut = true;
+        }
+        if self.shut {
+            let mut sink = [0u8; 256];
+            loop {
+                match stack.tcp_recv(h, &mut sink) {
+                    Ok(0) => {
+                        let _ = stack.tcp_close(now, h);
+                        self.done = true;
+                        return;
+                    }
+                    Ok(_) => {} // the server sends nothing; discard
+                    Err(SocketError::WouldBlock) => return,
+                    Err(e) => {
+                        self.fail(format!("client: {e}"));
+                        self.done = true;
+                        let _ = stack.tcp_abort(now, h);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The server read `data` of this flow's stream.
+    fn on_data(&mut self, data: &[u8]) {
+        let off = self.stats.delivered + self.stats.corrupted;
+        let good = data
+            .iter()
+            .zip(off..)
+            .filter(|&(&b, o)| b == tcp_pattern(self.id, o))
+            .count() as u64;
+        self.stats.delivered += good;
+        self.stats.corrupted += data.len() as u64 - good;
+    }
+
+    /// The server reached the end of this flow's stream (`Ok`) or the connection
+    /// failed there (`Err`).
+    fn on_end(&mut self, now: Instant, end: Result<(), String>) {
+        let got = self.stats.delivered + self.stats.corrupted;
+        match end {
+            Err(e) => self.fail(format!("server: {e}")),
+            Ok(()) if got != self.config.bytes => self.fail(format!(
+                "server: stream ended after {got} of {} bytes",
+                self.config.bytes
+            )),
+            Ok(()) if self.stats.corrupted > 0 => {
+                self.fail(format!("server: {} bytes corrupted", self.stats.corrupted))
+            }
+            Ok(()) => self.stats.completed_at = Some(now),
+        }
+    }
+}
+
 /// The state of an application, by kind.
 #[derive(Debug)]
 pub enum AppState {
@@ -410,6 +648,8 @@ pub enum AppState {
     Ping(Ping),
     /// A constant-rate UDP flow.
     Udp(UdpFlow),
+    /// A TCP bulk transfer.
+    Tcp(TcpFlow),
 }
 
 /// An application placed on a node.
@@ -429,6 +669,7 @@ impl App {
             // Unique per run, so that a reply can never reach the wrong ping.
             AppConfig::Ping(c) => AppState::Ping(Ping::new(c, 0x1000u16.wrapping_add(id.0 as u16))),
             AppConfig::Udp(c) => AppState::Udp(UdpFlow::new(c, id)),
+            AppConfig::Tcp(c) => AppState::Tcp(TcpFlow::new(c, id)),
         };
         App { name, node, state }
     }
@@ -438,6 +679,7 @@ impl App {
         match &self.state {
             AppState::Ping(p) => p.config.start,
             AppState::Udp(u) => u.config.start,
+            AppState::Tcp(t) => t.config.start,
         }
     }
 
@@ -445,7 +687,7 @@ impl App {
     pub(crate) fn echo_ident(&self) -> Option<u16> {
         match &self.state {
             AppState::Ping(p) => Some(p.ident),
-            AppState::Udp(_) => None,
+            AppState::Udp(_) | AppState::Tcp(_) => None,
         }
     }
 
@@ -454,6 +696,7 @@ impl App {
         match &mut self.state {
             AppState::Ping(p) => p.tick(now, stack),
             AppState::Udp(u) => u.tick(now, stack),
+            AppState::Tcp(t) => t.tick(now, stack),
         }
     }
 
@@ -461,7 +704,7 @@ impl App {
     pub(crate) fn on_event(&mut self, e: &Event) {
         match &mut self.state {
             AppState::Ping(p) => p.on_event(e),
-            AppState::Udp(_) => {}
+            AppState::Udp(_) | AppState::Tcp(_) => {}
         }
     }
 
@@ -469,6 +712,27 @@ impl App {
     pub(crate) fn on_datagram(&mut self, now: Instant, seq: u64, sent: Instant) {
         if let AppState::Udp(u) = &mut self.state {
             u.on_datagram(now, seq, sent);
+        }
+    }
+
+    /// Runs a TCP flow's client (the runtime calls it whenever it services the node).
+    pub(crate) fn poll(&mut self, now: Instant, stack: &mut Stack) {
+        if let AppState::Tcp(t) = &mut self.state {
+            t.poll(now, stack);
+        }
+    }
+
+    /// The server side read `data` of this TCP flow's stream.
+    pub(crate) fn on_tcp_data(&mut self, data: &[u8]) {
+        if let AppState::Tcp(t) = &mut self.state {
+            t.on_data(data);
+        }
+    }
+
+    /// The server side reached the end of this TCP flow's stream, or failed.
+    pub(crate) fn on_tcp_end(&mut self, now: Instant, end: Result<(), String>) {
+        if let AppState::Tcp(t) = &mut self.state {
+            t.on_end(now, end);
         }
     }
 
@@ -484,6 +748,14 @@ impl App {
     pub fn as_udp(&self) -> Option<&UdpFlow> {
         match &self.state {
             AppState::Udp(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The TCP flow, if this is one.
+    pub fn as_tcp(&self) -> Option<&TcpFlow> {
+        match &self.state {
+            AppState::Tcp(t) => Some(t),
             _ => None,
         }
     }

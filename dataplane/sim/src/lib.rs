@@ -9,8 +9,8 @@
 //!   down/up, route add/remove, node stop/start), run until a time or until idle, and
 //!   inspect counters, events and captured frames.
 //! - [`link`]: link properties and impairments.
-//! - [`app`]: applications on the nodes: ping and constant-rate UDP flows (TCP flows
-//!   are the next kind, see the module's extension point).
+//! - [`app`]: applications on the nodes: ping, constant-rate UDP flows and TCP flows
+//!   (a bulk transfer whose bytes the receiving side verifies).
 //! - [`topo`]: topology files (TOML); errors name the file, the line and the key.
 //! - [`summary`]: the report of a run.
 //! - [`scenarios`]: a chain of routers and a dumbbell, built in code.
@@ -24,7 +24,8 @@ pub mod topo;
 pub mod world;
 
 pub use app::{
-    App, AppConfig, AppState, DelayStats, PingConfig, PingStats, UdpFlowConfig, UdpFlowStats,
+    App, AppConfig, AppState, DelayStats, PingConfig, PingStats, TcpFlow, TcpFlowConfig,
+    TcpFlowStats, UdpFlowConfig, UdpFlowStats,
 };
 pub use link::{DirStats, LinkConfig, Loss};
 pub use summary::Summary;

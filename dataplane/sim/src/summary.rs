@@ -1,5 +1,6 @@
 //! The report of a run: per application what was sent, delivered and lost with delay
-//! statistics, per node the drops by reason, per link what its impairments did, and the
+//! statistics (for a TCP flow: bytes delivered intact, setup and completion time,
+//! goodput), per node the drops by reason, per link what its impairments did, and the
 //! simulated time and events processed.
 //!
 //! [`Summary::render`] is deterministic (same topology and seed, same text); the wall
@@ -10,7 +11,7 @@ use std::fmt::Write as _;
 
 use stack::DropReason;
 
-use crate::app::AppState;
+use crate::app::{fmt_duration, AppState};
 use crate::link::DirStats;
 use crate::world::{fmt_instant, NodeKind, Sim};
 use crate::LinkId;
@@ -110,6 +111,28 @@ impl Summary {
                         s.delay
                     );
                 }
+                AppState::Tcp(t) => {
+                    let s = t.stats();
+                    let opt =
+                        |d: Option<stack::Duration>| d.map_or_else(|| "-".into(), fmt_duration);
+                    let _ = writeln!(
+                        out,
+                        "  {:<16} tcp  {node} -> {}: bytes {} sent {} delivered {} corrupted {} {}  setup {} completion {} goodput {}",
+                        app.name,
+                        t.config().dst,
+                        t.config().bytes,
+                        s.sent,
+                        s.delivered,
+                        s.corrupted,
+                        if t.is_complete() { "complete" } else { "incomplete" },
+                        opt(t.setup_time()),
+                        opt(t.completion_time()),
+                        t.goodput_bps().map_or_else(|| "-".into(), fmt_rate)
+                    );
+                    if let Some(e) = &s.error {
+                        let _ = writeln!(out, "  {:<16}   error: {e}", "");
+                    }
+                }
             }
         }
         let mut drops = Vec::new();
@@ -167,6 +190,11 @@ impl Summary {
     pub fn render(&self) -> &str {
         &self.text
     }
+}
+
+/// A rate in bits per second as megabits with three decimals ("9.851Mbit/s").
+pub fn fmt_rate(bps: u64) -> String {
+    format!("{}.{:03}Mbit/s", bps / 1_000_000, bps / 1_000 % 1_000)
 }
 
 /// A wall-clock duration as seconds with milliseconds.

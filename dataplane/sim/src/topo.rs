@@ -40,6 +40,12 @@
 //! size = 1000           # payload bytes (20 to 1400)
 //! stop = "8s"
 //!
+//! [[tcp]]
+//! from = "h1"
+//! to = "10.0.2.2:5001"  # a listener is opened there; [2001:db8::2]:5001 for IPv6
+//! bytes = 1000000       # sent, then the client shuts down; the server verifies them
+//! start = "1s"
+//!
 //! [[event]]
 //! at = "2s"
 //! action = "link-down"  # link-up, node-stop, node-start, route-add, route-remove
@@ -60,7 +66,7 @@ use serde::Deserialize;
 use stack::{Duration, Instant, IpCidr, IpPrefix, RouteTarget};
 use toml::Spanned;
 
-use crate::app::{AppConfig, PingConfig, UdpFlowConfig, UDP_HEADER};
+use crate::app::{AppConfig, PingConfig, TcpFlowConfig, UdpFlowConfig, UDP_HEADER};
 use crate::link::{LinkConfig, Loss};
 use crate::world::{Action, NodeKind, Sim, SimError, MAX_POOL_FRAMES};
 
@@ -93,6 +99,9 @@ impl fmt::Display for TopologyError {
 
 impl std::error::Error for TopologyError {}
 
+/// The most bytes one TCP flow of a topology file may send (1 TiB).
+pub const MAX_TCP_BYTES: u64 = 1 << 40;
+
 // ---- raw serde structs ----
 
 #[derive(Deserialize)]
@@ -110,6 +119,8 @@ struct RawTopology {
     #[serde(default)]
     udp: Vec<RawUdp>,
     #[serde(default)]
+    tcp: Vec<RawTcp>,
+    #[serde(default)]
     event: Vec<RawEvent>,
 }
 
@@ -124,6 +135,16 @@ struct RawUdp {
     rate: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
     size: Option<Spanned<usize>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTcp {
+    name: Option<Spanned<String>>,
+    from: Spanned<String>,
+    to: Spanned<String>,
+    start: Option<Spanned<String>>,
+    bytes: Spanned<u64>,
 }
 
 #[derive(Deserialize)]
@@ -821,6 +842,51 @@ impl Topology {
                     size,
                 }),
                 line: cx.line_of(u.from.span().start),
+            });
+        }
+
+        for (i, t) in raw.tcp.iter().enumerate() {
+            let k = format!("tcp[{i}]");
+            let from = node(&t.from, format!("{k}.from"))?;
+            let dst: std::net::SocketAddr = t.to.get_ref().parse().map_err(|_| {
+                cx.at(
+                    &t.to,
+                    format!("{k}.to"),
+                    format!(
+                        "{:?}: not an address and port (10.0.0.1:5001, [2001:db8::1]:5001)",
+                        t.to.get_ref()
+                    ),
+                )
+            })?;
+            if dst.port() == 0 {
+                return Err(cx.at(&t.to, format!("{k}.to"), "the port must not be 0"));
+            }
+            let bytes = *t.bytes.get_ref();
+            if !(1..=MAX_TCP_BYTES).contains(&bytes) {
+                return Err(cx.at(
+                    &t.bytes,
+                    format!("{k}.bytes"),
+                    format!("{bytes}: a flow sends 1 to {MAX_TCP_BYTES} bytes"),
+                ));
+            }
+            let start = match &t.start {
+                Some(v) => {
+                    parse_duration(v.get_ref()).map_err(|m| cx.at(v, format!("{k}.start"), m))?
+                }
+                None => Duration::ZERO,
+            };
+            topo.apps.push(AppItem {
+                name: t
+                    .name
+                    .as_ref()
+                    .map_or_else(|| format!("tcp{i}"), |n| n.get_ref().clone()),
+                node: from,
+                config: AppConfig::Tcp(TcpFlowConfig {
+                    dst,
+                    start: Instant::ZERO + start,
+                    bytes,
+                }),
+                line: cx.line_of(t.from.span().start),
             });
         }
 

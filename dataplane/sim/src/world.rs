@@ -10,6 +10,9 @@
 //! After the runtime touches a node (a frame arrived, a timer or an application ran) it
 //! *services* it: moves the frames the stack queued onto the links, hands the stack's
 //! events to the applications they belong to, and schedules the stack's next timer.
+//! First, though, it runs the node's TCP flows (clients send as their send buffers free
+//! up) and its TCP listeners (servers accept and read), so that what they queue leaves
+//! in the same service.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
@@ -21,7 +24,7 @@ use drivers::{Capture, CaptureError};
 use stack::wire::EthernetAddress;
 use stack::{
     Duration, Event, Frame, FramePool, Instant, InterfaceConfig, IpCidr, IpPrefix, PoolConfig,
-    PortId, RouteTarget, Stack, StackConfig,
+    PortId, RouteTarget, SocketError, Stack, StackConfig, TcpHandle,
 };
 
 use crate::app::{parse_flow_header, App, AppConfig};
@@ -209,6 +212,13 @@ pub(crate) struct Node {
     pub idents: Vec<(u16, AppId)>,
     /// UDP sinks bound on this node: (wildcard address and port, socket).
     pub sinks: Vec<(std::net::SocketAddr, stack::UdpHandle)>,
+    /// TCP flows whose client runs on this node.
+    pub tcp_clients: Vec<AppId>,
+    /// TCP listeners for flows to this node: (wildcard address and port, socket).
+    pub tcp_listeners: Vec<(std::net::SocketAddr, TcpHandle)>,
+    /// Connections the listeners accepted, with the flow each belongs to (`None`: a
+    /// connection from no flow of ours, read and discarded).
+    pub tcp_servers: Vec<(TcpHandle, Option<AppId>)>,
     pub running: bool,
     pub record_events: bool,
     pub events: Vec<Event>,
@@ -418,6 +428,9 @@ impl Sim {
                 timer_at: None,
                 idents: Vec::new(),
                 sinks: Vec::new(),
+                tcp_clients: Vec::new(),
+                tcp_listeners: Vec::new(),
+                tcp_servers: Vec::new(),
                 running: true,
                 record_events: false,
                 events: Vec::new(),
@@ -562,13 +575,24 @@ impl Sim {
     ) -> Result<AppId, SimError> {
         self.node(node)?;
         let id = AppId(self.apps.len() as u32);
-        if let AppConfig::Udp(u) = &config {
-            self.bind_sink(u.dst)?;
-        }
+        let tcp = match &config {
+            AppConfig::Udp(u) => {
+                self.bind_sink(u.dst)?;
+                false
+            }
+            AppConfig::Tcp(t) => {
+                self.listen(t.dst)?;
+                true
+            }
+            AppConfig::Ping(_) => false,
+        };
         let app = App::new(name.to_string(), node, config, id);
         let start = app.start().max(self.now);
         if let Some(ident) = app.echo_ident() {
             self.node_mut(node)?.idents.push((ident, id));
+        }
+        if tcp {
+            self.node_mut(node)?.tcp_clients.push(id);
         }
         self.apps.push(app);
         self.queue.push(start, Ev::App { app: id });
@@ -614,6 +638,31 @@ impl Sim {
         // burst of datagrams in one batch.
         let _ = n.stack.udp_set_queue_limit(h, 4096);
         n.sinks.push((local, h));
+        Ok(())
+    }
+
+    /// Opens a listener for TCP flows to `dst` on the node that owns its address (once
+    /// per node, family and port), on the wildcard address: the runtime accepts its
+    /// connections, reads them and hands the bytes to the flow whose client connected.
+    /// A destination nobody owns gets no listener: its flows never connect.
+    fn listen(&mut self, dst: std::net::SocketAddr) -> Result<(), SimError> {
+        let Some(owner) = self.owner_of(dst.ip()) else {
+            return Ok(());
+        };
+        let any = match dst {
+            std::net::SocketAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            std::net::SocketAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
+        let local = std::net::SocketAddr::new(any, dst.port());
+        let n = self.node_mut(owner)?;
+        if n.tcp_listeners.iter().any(|(a, _)| *a == local) {
+            return Ok(());
+        }
+        let h = n
+            .stack
+            .tcp_listen(local, 128)
+            .map_err(build(format_args!("node {}: TCP listener {local}", n.name)))?;
+        n.tcp_listeners.push((local, h));
         Ok(())
     }
 
@@ -919,6 +968,7 @@ impl Sim {
         let Some(n) = nodes.get_mut(&id) else {
             return;
         };
+        service_tcp(n, apps, now, rx_buf);
         // Only the ports that queued something: a router's ports are many, mostly idle.
         n.stack.take_tx_ready(ready);
         for port in ready.drain(..) {
@@ -964,6 +1014,64 @@ impl Sim {
             }
         }
     }
+}
+
+/// Runs a node's TCP flows: its clients send what their send buffers take, its
+/// listeners' new connections are matched to the flows whose clients opened them, and
+/// every accepted connection is read to its end, the bytes handed to its flow.
+fn service_tcp(n: &mut Node, apps: &mut [App], now: Instant, rx_buf: &mut [u8]) {
+    let Node {
+        stack,
+        tcp_clients,
+        tcp_listeners,
+        tcp_servers,
+        ..
+    } = n;
+    for &a in tcp_clients.iter() {
+        if let Some(app) = apps.get_mut(a.0 as usize) {
+            app.poll(now, stack);
+        }
+    }
+    for &(_, l) in tcp_listeners.iter() {
+        while let Some(c) = stack.tcp_accept(l) {
+            let flow = stack.tcp_connection(c).and_then(|t| {
+                let (local, remote) = t.endpoints();
+                apps.iter().position(|a| {
+                    a.as_tcp().is_some_and(|f| {
+                        f.local() == Some(remote) && f.config().dst.port() == local.port()
+                    })
+                })
+            });
+            tcp_servers.push((c, flow.map(|i| AppId(i as u32))));
+        }
+    }
+    tcp_servers.retain(|&(h, flow)| {
+        let mut app = flow.and_then(|a| apps.get_mut(a.0 as usize));
+        loop {
+            match stack.tcp_recv(h, rx_buf) {
+                Ok(0) => {
+                    if let Some(a) = app.as_mut() {
+                        a.on_tcp_end(now, Ok(()));
+                    }
+                    let _ = stack.tcp_close(now, h);
+                    return false;
+                }
+                Ok(k) => {
+                    if let Some(a) = app.as_mut() {
+                        a.on_tcp_data(&rx_buf[..k]);
+                    }
+                }
+                Err(SocketError::WouldBlock) => return true,
+                Err(e) => {
+                    if let Some(a) = app.as_mut() {
+                        a.on_tcp_end(now, Err(e.to_string()));
+                    }
+                    let _ = stack.tcp_abort(now, h);
+                    return false;
+                }
+            }
+        }
+    });
 }
 
 /// Hands a frame to one direction of a link: on the wire at once when the transmitter

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use sim::scenarios::{chain, Chain};
 use sim::{
     Action, AppConfig, LinkConfig, Loss, NodeKind, PingConfig, Sim, SimError, Summary,
-    UdpFlowConfig,
+    TcpFlowConfig, UdpFlowConfig,
 };
 use stack::neighbor::NeighborState;
 use stack::stack::IcmpErrorKind;
@@ -711,4 +711,155 @@ fn a_dumbbell_bottleneck_drops_at_its_queue_and_carries_its_capacity() {
     assert!(ab.queue_drops > 2_000, "{ab:?}");
     assert_eq!(ab.max_queue, 20);
     assert_eq!(ab.transmitted, ab.delivered);
+}
+
+fn tcp(dst: &str, start_ms: u64, bytes: u64) -> AppConfig {
+    AppConfig::Tcp(TcpFlowConfig {
+        dst: dst.parse().unwrap(),
+        start: Instant::from_millis(start_ms),
+        bytes,
+    })
+}
+
+#[test]
+fn tcp_flows_cross_a_chain_intact_both_families_and_close() {
+    let mut sim = Sim::new(11);
+    let c = chain(&mut sim, 3, &fast()).unwrap();
+    let f4 = sim
+        .add_app(c.h1, "t4", tcp("10.0.4.2:5001", 0, 1_000_000))
+        .unwrap();
+    let f6 = sim
+        .add_app(c.h2, "t6", tcp("[2001:db8:1::1]:5002", 10, 300_000))
+        .unwrap();
+    sim.run_until_idle().unwrap();
+    for (f, bytes) in [(f4, 1_000_000), (f6, 300_000)] {
+        let t = sim.app(f).unwrap().as_tcp().unwrap();
+        let s = t.stats();
+        assert_eq!(s.error, None, "{s:?}");
+        assert_eq!(
+            (s.sent, s.delivered, s.corrupted),
+            (bytes, bytes, 0),
+            "{s:?}"
+        );
+        assert!(t.is_complete(), "{s:?}");
+        let (setup, done) = (t.setup_time().unwrap(), t.completion_time().unwrap());
+        // One round trip of four 1 ms hops at least, and the transfer after it.
+        assert!(setup >= Duration::from_millis(8), "{setup:?}");
+        assert!(done > setup, "{done:?}");
+        assert!(t.goodput_bps().unwrap() > 0);
+    }
+    // Both ends closed, TIME-WAIT included: nothing is left but the listeners.
+    assert_eq!(sim.stack(c.h1).unwrap().tcp_socket_count(), 1);
+    assert_eq!(sim.stack(c.h2).unwrap().tcp_socket_count(), 1);
+    let text = Summary::of(&sim).render().to_string();
+    assert!(
+        text.contains("tcp  h1 -> 10.0.4.2:5001: bytes 1000000 sent 1000000 delivered 1000000 corrupted 0 complete"),
+        "{text}"
+    );
+}
+
+/// h1 — r1 — h2 on links that lose, reorder, duplicate and corrupt frames, with a
+/// 1 MB TCP flow each way.
+fn lossy_tcp(seed: u64) -> (Sim, [sim::AppId; 2]) {
+    let mut sim = Sim::new(seed);
+    let bad = LinkConfig {
+        bandwidth_bps: 20_000_000,
+        delay: Duration::from_millis(2),
+        loss: Loss::Random(0.02),
+        reorder: 0.02,
+        reorder_delay: Duration::from_millis(3),
+        duplicate: 0.01,
+        corrupt: 0.005,
+        ..LinkConfig::default()
+    };
+    let c = chain(&mut sim, 1, &bad).unwrap();
+    let a = sim
+        .add_app(c.h1, "up", tcp("10.0.2.2:5001", 0, 1_000_000))
+        .unwrap();
+    let b = sim
+        .add_app(c.h2, "down", tcp("[2001:db8:1::1]:5001", 0, 1_000_000))
+        .unwrap();
+    sim.run_until_idle().unwrap();
+    (sim, [a, b])
+}
+
+#[test]
+fn tcp_recovers_from_loss_reordering_duplication_and_corruption() {
+    let (sim, flows) = lossy_tcp(5);
+    for f in flows {
+        let t = sim.app(f).unwrap().as_tcp().unwrap();
+        let s = t.stats();
+        assert_eq!(s.error, None, "{s:?}");
+        assert_eq!((s.delivered, s.corrupted), (1_000_000, 0), "{s:?}");
+        assert!(t.is_complete(), "{s:?}");
+    }
+    // The impairments did happen.
+    let [ab, ba] = sim.link_stats(sim::LinkId(0)).unwrap();
+    assert!(ab.lost + ba.lost > 0 && ab.reordered + ba.reordered > 0);
+}
+
+#[test]
+fn tcp_runs_are_deterministic() {
+    let s1 = Summary::of(&lossy_tcp(9).0).render().to_string();
+    let s2 = Summary::of(&lossy_tcp(9).0).render().to_string();
+    assert_eq!(s1, s2);
+    assert!(s1.contains(" complete "), "{s1}");
+    let s3 = Summary::of(&lossy_tcp(10).0).render().to_string();
+    assert_ne!(s1, s3);
+}
+
+#[test]
+fn tcp_to_an_address_nobody_owns_fails_and_says_why() {
+    let mut sim = Sim::new(3);
+    let c = chain(&mut sim, 1, &fast()).unwrap();
+    // Nobody owns 10.0.9.9 (h1's default route leads to r1, which has no route): no
+    // listener, and the handshake never completes.
+    let lost = sim
+        .add_app(c.h1, "nowhere", tcp("10.0.9.9:80", 0, 1000))
+        .unwrap();
+    sim.run_until_idle().unwrap();
+    let t = sim.app(lost).unwrap().as_tcp().unwrap();
+    assert!(!t.is_complete());
+    assert_eq!(t.stats().connected_at, None);
+    assert!(t.stats().error.is_some(), "{:?}", t.stats());
+    let text = Summary::of(&sim).render().to_string();
+    assert!(text.contains("incomplete"), "{text}");
+    assert!(text.contains("error: "), "{text}");
+}
+
+#[test]
+fn tcp_flows_share_a_bottleneck_and_a_listener_each_verified_as_its_own() {
+    let mut sim = Sim::new(12);
+    let access = LinkConfig {
+        bandwidth_bps: 10_000_000,
+        delay: Duration::from_millis(1),
+        ..LinkConfig::default()
+    };
+    let core = LinkConfig {
+        bandwidth_bps: 5_000_000,
+        delay: Duration::from_millis(5),
+        queue_limit: 30,
+        ..LinkConfig::default()
+    };
+    let d = sim::scenarios::dumbbell(&mut sim, 3, 1, &access, &core).unwrap();
+    let dst = format!("{}:5001", sim::scenarios::Dumbbell::right_addr(0));
+    // Four flows to one listener, two of them from the same host.
+    let mut flows = Vec::new();
+    for (i, &h) in d.left.iter().chain(&d.left[..1]).enumerate() {
+        let f = sim
+            .add_app(h, &format!("t{i}"), tcp(&dst, i as u64, 200_000 + i as u64))
+            .unwrap();
+        flows.push((f, 200_000 + i as u64));
+    }
+    sim.run_until_idle().unwrap();
+    for (f, bytes) in flows {
+        let t = sim.app(f).unwrap().as_tcp().unwrap();
+        let s = t.stats();
+        assert_eq!(s.error, None, "{s:?}");
+        assert_eq!((s.delivered, s.corrupted), (bytes, 0), "{s:?}");
+        assert!(t.is_complete(), "{s:?}");
+    }
+    // The bottleneck was shared: frames waited in its queue.
+    let [ab, _] = sim.link_stats(d.bottleneck).unwrap();
+    assert!(ab.max_queue > 1, "{ab:?}");
 }

@@ -98,6 +98,13 @@ fn the_examples_run_as_described() {
         ),
         ("dumbbell.toml", vec!["bottleneck", "queue-drops"]),
         ("lossy.toml", vec!["radio", "corrupted"]),
+        (
+            "tcp.toml",
+            vec![
+                "bulk4            tcp  h1 -> 10.1.3.2:5001: bytes 2000000 sent 2000000 delivered 2000000 corrupted 0 complete",
+                "bulk6            tcp  h2 -> [fd01:1::2]:5001: bytes 1000000 sent 1000000 delivered 1000000 corrupted 0 complete",
+            ],
+        ),
     ] {
         let topo = Topology::load(&example(file)).unwrap();
         let mut sim = topo.build(None).unwrap();
@@ -137,6 +144,13 @@ fn bad_topologies_name_file_line_and_key() {
         (format!("{TWO}\n[[event]]\nat = \"1s\"\naction = \"link-down\"\n"), "t.toml:11: event[0].link: action \"link-down\" needs link"),
         (format!("{TWO}\n[[event]]\nat = \"1s\"\naction = \"explode\"\n"), "t.toml:11: event[0].action: \"explode\": one of"),
         (format!("{TWO}\n[[event]]\nat = \"1s\"\naction = \"link-up\"\nlink = \"x-y\"\n"), "t.toml:12: event[0].link: no link named \"x-y\""),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"a\"\nto = \"10.0.0.1\"\nbytes = 10\n"), "t.toml:11: tcp[0].to: \"10.0.0.1\": not an address and port"),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"a\"\nto = \"10.0.0.1:0\"\nbytes = 10\n"), "t.toml:11: tcp[0].to: the port must not be 0"),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"a\"\nto = \"10.0.0.1:80\"\nbytes = 0\n"), "t.toml:12: tcp[0].bytes: 0: a flow sends 1 to"),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"a\"\nto = \"10.0.0.1:80\"\nbytes = -5\n"), "t.toml:12: tcp[0].bytes:"),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"c\"\nto = \"10.0.0.1:80\"\nbytes = 5\n"), "t.toml:10: tcp[0].from: no node named \"c\""),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"a\"\nto = \"10.0.0.1:80\"\nbytes = 5\nstart = \"soon\"\n"), "t.toml:13: tcp[0].start:"),
+        (format!("{TWO}\n[[tcp]]\nfrom = \"a\"\nto = \"10.0.0.1:80\"\n"), "t.toml:9"),
         ("[sim]\nuntil = \"forever\"\n".into(), "t.toml:2: sim.until:"),
         ("[sim]\nseed = \"one\"\n".into(), "t.toml:2: sim.seed:"),
         ("[sim]\npool-frames = 4000000000\n".into(), "t.toml:2: sim.pool-frames: 4000000000: 16 to 262144 frames"),
@@ -164,23 +178,26 @@ fn a_missing_file_is_named() {
 
 #[test]
 fn truncated_and_mangled_files_give_errors_never_panics() {
-    let text = std::fs::read_to_string(example("lossy.toml")).unwrap();
-    let mut refused = 0;
-    for cut in (0..text.len()).step_by(7) {
-        if !text.is_char_boundary(cut) {
-            continue;
-        }
-        match Topology::from_str(&text[..cut], "cut.toml") {
-            Ok(t) => {
-                let _ = t.build(None);
+    for file in ["tcp.toml", "lossy.toml"] {
+        let text = std::fs::read_to_string(example(file)).unwrap();
+        let mut refused = 0;
+        for cut in (0..text.len()).step_by(7) {
+            if !text.is_char_boundary(cut) {
+                continue;
             }
-            Err(e) => {
-                assert!(e.to_string().starts_with("cut.toml"), "{e}");
-                refused += 1;
+            match Topology::from_str(&text[..cut], "cut.toml") {
+                Ok(t) => {
+                    let _ = t.build(None);
+                }
+                Err(e) => {
+                    assert!(e.to_string().starts_with("cut.toml"), "{e}");
+                    refused += 1;
+                }
             }
         }
+        assert!(refused > 10, "{file}");
     }
-    assert!(refused > 10);
+    let text = std::fs::read_to_string(example("lossy.toml")).unwrap();
     // Values replaced by ones of the wrong shape or range.
     for (from, to) in [
         ("\"2Mbit\"", "\"-2Mbit\""),
