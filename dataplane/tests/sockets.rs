@@ -426,7 +426,9 @@ fn applications_use_tcp_through_shared_memory() {
     });
     let linux_client = in_ns(&t.h1, || {
         let mut s = std::net::TcpStream::connect("198.51.100.1:8080").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // Generous: once, with the machine heavily loaded, this echo stalled for more
+        // than 20 s (noted for the TCP work; not reproduced since).
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let data = pattern(LEN, 1);
         let mut r = s.try_clone().unwrap();
         let reader = std::thread::spawn(move || {
