@@ -13,7 +13,7 @@ PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2
 # only reported (the in-memory demo and the tests that need no root go on without them).
 # iperf3's debconf question (start a daemon?) keeps its default, no, under the
 # noninteractive frontend.
-TOOLS=(iputils-ping iputils-tracepath iperf3 curl)
+TOOLS=(iputils-ping iputils-tracepath iperf3 curl procps)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

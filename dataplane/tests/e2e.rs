@@ -627,6 +627,20 @@ fn main_job_script_cleans_up_on_ctrl_c() {
         "{text}"
     );
     let router = script_router_pid(&lines).unwrap_or_else(|| panic!("router pid:\n{text}"));
+    // Interrupt the measurement itself: wait until the iperf3 client runs (a signal
+    // that lands between two commands of the script is a different, racier case).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        let found = Command::new("pgrep")
+            .args(["-g", &pid.to_string(), "-f", "iperf3 -c"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if found {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     // What a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
     sh("kill", &["-INT", "--", &format!("-{pid}")]);
     let status = child.wait().unwrap();
