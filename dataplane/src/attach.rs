@@ -27,6 +27,10 @@ struct Attached {
     pid: i32,
 }
 
+/// A connection whose greeting is still arriving: the bytes so far, the client's
+/// wake-up descriptor if it came with them, the deadline.
+type Greeting = (UnixStream, Vec<u8>, Option<UnixStream>, std::time::Instant);
+
 /// The attach socket and the applications attached through it.
 pub struct AttachServer {
     listener: UnixListener,
@@ -34,7 +38,7 @@ pub struct AttachServer {
     apps: Vec<Attached>,
     /// Connections whose greeting has not fully arrived: never waited for, so a
     /// silent client cannot stall the control plane.
-    greeting: Vec<(UnixStream, Vec<u8>, std::time::Instant)>,
+    greeting: Vec<Greeting>,
     next_id: u64,
 }
 
@@ -84,18 +88,22 @@ impl AttachServer {
             self.greeting.push((
                 stream,
                 Vec::new(),
+                None,
                 std::time::Instant::now() + Duration::from_secs(2),
             ));
         }
         let now = std::time::Instant::now();
         let mut i = 0;
         while i < self.greeting.len() {
-            let (stream, buf, deadline) = &mut self.greeting[i];
+            let (stream, buf, wake, deadline) = &mut self.greeting[i];
             let mut b = [0u8; 64];
-            let closed = match stream.read(&mut b) {
-                Ok(0) => true,
-                Ok(n) => {
+            let closed = match dpsock::sys::recv_with_fds(stream, &mut b) {
+                Ok((0, _)) => true,
+                Ok((n, fds)) => {
                     buf.extend_from_slice(&b[..n]);
+                    if let Some(fd) = fds.into_iter().next() {
+                        wake.get_or_insert(UnixStream::from(fd));
+                    }
                     false
                 }
                 Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
@@ -105,12 +113,12 @@ impl AttachServer {
                 i += 1;
                 continue;
             }
-            let (stream, buf, _) = self.greeting.swap_remove(i);
+            let (stream, buf, wake, _) = self.greeting.swap_remove(i);
             if !complete {
                 continue;
             }
             let line = String::from_utf8_lossy(&buf).into_owned();
-            match self.handshake(&stream, &line, shared) {
+            match self.handshake(&stream, &line, wake, shared) {
                 Ok(id) => {
                     let pid = dpsock::sys::peer_cred(&stream).map_or(0, |c| c.pid);
                     tracing::info!(app = id, pid, "application attached");
@@ -147,6 +155,7 @@ impl AttachServer {
         &mut self,
         stream: &UnixStream,
         line: &str,
+        wake: Option<UnixStream>,
         shared: &Shared,
     ) -> Result<u64, String> {
         let version = line
@@ -170,12 +179,16 @@ impl AttachServer {
         let id = self.next_id;
         let region = Region::create(&format!("dpsock-app-{id}"), shards).map_err(|e| e.0)?;
         let region = Arc::new(region);
+        let wake = wake.map(|w| {
+            let _ = w.set_nonblocking(true);
+            Arc::new(w)
+        });
         // The shards learn of the application before it can send anything.
         let max = self.config.max_sockets;
         for (s, link) in shared.shards.iter().enumerate() {
-            let r = region.clone();
+            let (r, w) = (region.clone(), wake.clone());
             let cmd: crate::runtime::shard::Command = Box::new(move |sh: &mut Shard| {
-                sh.apps.push(AppConn::new(id, r, s as u32, max));
+                sh.apps.push(AppConn::new(id, r, s as u32, max, w));
             });
             link.commands
                 .push(cmd)

@@ -32,7 +32,7 @@ use crate::shm::{op, Entry, Region, DATA_MAX};
 const CLIENT_QUEUE: usize = 1024;
 
 struct Inner {
-    region: Region,
+    region: Arc<Region>,
     stream: UnixStream,
     /// Per shard: the descriptor that wakes it when it sleeps.
     wake: Vec<UnixStream>,
@@ -78,6 +78,33 @@ struct SockState {
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Mutex<Inner>>,
+    sleeper: Arc<Sleeper>,
+}
+
+/// What a waiting caller sleeps on, outside the client's lock.
+struct Sleeper {
+    region: Arc<Region>,
+    wake: UnixStream,
+}
+
+impl Sleeper {
+    /// Sleeps until the daemon queues a completion or `d` passes.
+    fn sleep(&self, d: Duration) {
+        let flag = self.region.client_asleep();
+        flag.store(1, std::sync::atomic::Ordering::SeqCst);
+        // Checked after raising the flag: a completion queued before it is seen here,
+        // one queued after it writes a wake-up byte.
+        let pending = (0..self.region.shards())
+            .any(|s| self.region.completions(s).is_some_and(|r| !r.is_empty()));
+        if !pending {
+            let _ = self
+                .wake
+                .set_read_timeout(Some(d.max(Duration::from_micros(1))));
+            let mut b = [0u8; 64];
+            let _ = (&self.wake).read(&mut b);
+        }
+        flag.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn gone() -> io::Error {
@@ -103,7 +130,14 @@ impl Client {
             )
         })?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        (&stream).write_all(crate::hello().as_bytes())?;
+        // Our wake-up pair: the daemon gets one end with the greeting and writes to it
+        // when it queues a completion while we sleep; we sleep reading the other.
+        let (wake_tx, wake_rx) = UnixStream::pair()?;
+        {
+            use std::os::fd::AsRawFd;
+            crate::sys::send_with_fds(&stream, crate::hello().as_bytes(), &[wake_tx.as_raw_fd()])?;
+        }
+        drop(wake_tx);
         let mut buf = [0u8; 512];
         let (n, fds) = crate::sys::recv_with_fds(&stream, &mut buf)?;
         let mut fds = fds.into_iter();
@@ -135,7 +169,12 @@ impl Client {
         for w in &wake {
             w.set_nonblocking(true)?;
         }
+        let region = Arc::new(region);
         Ok(Client {
+            sleeper: Arc::new(Sleeper {
+                region: region.clone(),
+                wake: wake_rx,
+            }),
             inner: Arc::new(Mutex::new(Inner {
                 region,
                 stream,
@@ -466,8 +505,9 @@ impl Backoff {
         } else if self.n < 128 {
             std::thread::yield_now();
         } else {
-            let us = (1u64 << ((self.n - 128) / 8).min(10)).min(1000);
-            std::thread::sleep(Duration::from_micros(us));
+            // Up to 2 ms: the daemon wakes us as soon as a completion arrives.
+            let us = (1u64 << ((self.n - 128) / 4).min(11)).min(2_000);
+            c.sleeper.sleep(Duration::from_micros(us));
             if self.n.is_multiple_of(16) {
                 c.check_alive()?;
             }

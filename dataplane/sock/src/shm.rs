@@ -198,6 +198,13 @@ impl Region {
         (shard < self.shards()).then(|| self.header_u32(64 + 4 * shard as usize))
     }
 
+    /// The application's "asleep" flag: a client raises it before it sleeps on its
+    /// wake-up descriptor (passed at attach), and a shard that queues a completion
+    /// then writes to that descriptor.
+    pub fn client_asleep(&self) -> &AtomicU32 {
+        self.header_u32(32)
+    }
+
     /// The request ring (application → daemon) of `shard`.
     pub fn requests(&self, shard: u32) -> Option<Ring<'_>> {
         self.ring(shard, 0)

@@ -91,6 +91,8 @@ pub struct AppConn {
     cmp: Entry,
     /// Where the next connect's port search starts.
     next_port: u32,
+    /// The client's wake-up descriptor, written when it sleeps and we queued for it.
+    client_wake: Option<Arc<std::os::unix::net::UnixStream>>,
     /// The ring was found broken: served no more.
     pub broken: bool,
     /// Counters.
@@ -142,7 +144,13 @@ fn icmp_errno(kind: IcmpErrorKind, v6: bool) -> i32 {
 
 impl AppConn {
     /// Application `id`'s rings of `shard` in `region`, with at most `max` sockets.
-    pub fn new(id: u64, region: Arc<Region>, shard: u32, max: u32) -> AppConn {
+    pub fn new(
+        id: u64,
+        region: Arc<Region>,
+        shard: u32,
+        max: u32,
+        client_wake: Option<Arc<std::os::unix::net::UnixStream>>,
+    ) -> AppConn {
         AppConn {
             id,
             region,
@@ -154,6 +162,7 @@ impl AppConn {
             req: Entry::default(),
             cmp: Entry::default(),
             next_port: 0,
+            client_wake,
             broken: false,
             counters: AppCounters::default(),
         }
@@ -180,8 +189,27 @@ impl AppConn {
                 .is_some_and(|r| r.len().is_ok_and(|n| n > 0))
     }
 
-    /// Serves requests and delivers datagrams; returns the work done.
+    /// Serves requests and delivers datagrams; returns the work done. A sleeping
+    /// client is woken when there was any.
     pub fn serve(&mut self, stack: &mut Stack, now: stack::Instant) -> usize {
+        let work = self.serve_rings(stack, now);
+        if work > 0
+            && self
+                .region
+                .client_asleep()
+                .load(std::sync::atomic::Ordering::SeqCst)
+                != 0
+        {
+            if let Some(w) = &self.client_wake {
+                use std::io::Write as _;
+                // A full socket buffer means a wake-up is already pending.
+                let _ = (&**w).write(&[1]);
+            }
+        }
+        work
+    }
+
+    fn serve_rings(&mut self, stack: &mut Stack, now: stack::Instant) -> usize {
         if self.broken {
             return 0;
         }
