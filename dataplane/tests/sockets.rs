@@ -679,6 +679,7 @@ fn a_poller_reports_readiness_of_many_sockets() {
     assert_eq!(events.iter().map(|e| e.token).collect::<Vec<_>>(), vec![2]);
     let (mut conn, _) = listener.accept().unwrap();
     conn.set_nodelay(true).unwrap();
+    conn.set_keepalive(Some(Duration::from_secs(30))).unwrap();
     poller.register(&conn, 3, Interest::BOTH).unwrap();
     poller
         .wait(&mut events, Some(Duration::from_secs(5)))

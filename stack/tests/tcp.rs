@@ -809,6 +809,36 @@ fn keepalive_probes_then_times_out_when_peer_is_gone_rfc1122_4_2_3_6() {
     );
 }
 
+/// Keepalives set on one connection (`Stack::tcp_set_keepalive`) with the stack's
+/// default of none: probes, then the connection times out when the peer is gone.
+#[test]
+fn keepalive_per_connection_rfc1122_4_2_3_6() {
+    let mut net = pair_with(TcpConfig {
+        keepalive_interval: Duration::from_secs(1),
+        keepalive_probes: 3,
+        ..TcpConfig::default()
+    });
+    let (c, _s) = connected(&mut net);
+    let quiet = watch(&mut net, 0, 15_000);
+    assert!(
+        quiet.iter().filter(|p| p.1 == 0).count() < 2,
+        "no probes by default: {quiet:?}"
+    );
+    let now = net.now;
+    net.nodes[0]
+        .tcp_set_keepalive(now, c, Some(Duration::from_secs(5)))
+        .unwrap();
+    let probes = watch(&mut net, 0, 25_000);
+    assert!(
+        probes.iter().filter(|p| p.1 == 0).count() >= 2,
+        "probes once set: {probes:?}"
+    );
+    for _ in 0..20_000 {
+        step_filtered(&mut net, &mut |from, _| from != 1);
+    }
+    assert_eq!(net.nodes[0].tcp_state(c), Some(TcpState::Closed));
+}
+
 /// SYN cookies (RFC 4987 §3.6): with the half-open queue full of spoofed SYNs, nothing
 /// is evicted and nothing grows; the real client's handshake completes through a cookie
 /// (MSS kept, no other option) and data flows both ways.

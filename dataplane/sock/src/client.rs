@@ -784,6 +784,14 @@ impl TcpStream {
         Ok(self.local)
     }
 
+    /// Keepalive probes after `idle` without traffic (whole seconds, at least 1), or
+    /// none; the connection is dropped when the peer stops answering them.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        let secs = idle.map_or(0, |d| d.as_secs().clamp(1, u64::from(u32::MAX)) as u32);
+        self.client
+            .setopt(self.shard, self.id, crate::shm::opt::SO_KEEPALIVE, secs)
+    }
+
     /// Turns Nagle's algorithm off (`true`) or on.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.client.setopt(

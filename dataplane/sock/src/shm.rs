@@ -539,6 +539,8 @@ pub mod opt {
     pub const TCP_NODELAY: u32 = 1;
     /// UDP: receive queue size in bytes (rounded to whole 2 KiB datagrams, at least 1).
     pub const SO_RCVBUF: u32 = 2;
+    /// TCP: keepalive idle time in seconds (0: off).
+    pub const SO_KEEPALIVE: u32 = 3;
 }
 
 #[cfg(test)]

@@ -602,6 +602,13 @@ impl AppConn {
                     (Some(Some(Sock::Conn(c))), opt::TCP_NODELAY) => {
                         stack.tcp_set_nodelay(c.h, value != 0).map_err(errno_of)
                     }
+                    (Some(Some(Sock::Conn(c))), opt::SO_KEEPALIVE) => stack
+                        .tcp_set_keepalive(
+                            now,
+                            c.h,
+                            (value > 0).then(|| stack::Duration::from_secs(u64::from(value))),
+                        )
+                        .map_err(errno_of),
                     (Some(Some(Sock::Udp(h, _))), opt::SO_RCVBUF) => stack
                         .udp_set_queue_limit(*h, (value as usize / dpsock::shm::DATA_MAX).max(1))
                         .map_err(errno_of),

@@ -924,6 +924,20 @@ impl Stack {
         Ok(())
     }
 
+    /// Keepalives for one connection (RFC 1122 §4.2.3.6): probes after `idle` without
+    /// traffic, every `TcpConfig::keepalive_interval`, the connection dropped after
+    /// `keepalive_probes` unanswered; `None` turns them off.
+    pub fn tcp_set_keepalive(
+        &mut self,
+        now: Instant,
+        h: TcpHandle,
+        idle: Option<crate::time::Duration>,
+    ) -> Result<(), SocketError> {
+        self.tcp_conn_checked(h)?.set_keepalive(now, idle);
+        self.tcp_schedule(h);
+        Ok(())
+    }
+
     /// Number of TCP sockets (listeners and connections, TIME-WAIT included).
     pub fn tcp_socket_count(&self) -> usize {
         self.tcp.sockets.len()

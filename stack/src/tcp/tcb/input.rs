@@ -110,7 +110,7 @@ impl Tcb {
                 }
             }
         }
-        if let Some(idle) = cfg.keepalive {
+        if let Some(idle) = self.ka_idle {
             self.ka_at = Some(now + idle);
             self.ka_probes = 0;
         }
@@ -244,7 +244,7 @@ impl Tcb {
                         if let Some((_, t)) = self.rtt_probe.take() {
                             self.rtt_sample(cfg, now.saturating_since(t).as_nanos());
                         }
-                        if let Some(idle) = cfg.keepalive {
+                        if let Some(idle) = self.ka_idle {
                             self.ka_at = Some(now + idle);
                         }
                     }

@@ -164,6 +164,9 @@ pub struct Tcb {
     delack_at: Option<Instant>,
     close_at: Option<Instant>,
     ka_at: Option<Instant>,
+    /// Keepalive idle time of this connection (the stack's `TcpConfig::keepalive`
+    /// unless set with `Stack::tcp_set_keepalive`).
+    ka_idle: Option<crate::time::Duration>,
     cc: Cc,
     ooo: Assembler,
     /// The peer's SACK blocks (RFC 2018) as offsets from SND.UNA: the sender's scoreboard.
@@ -228,6 +231,7 @@ impl Tcb {
             delack_at: None,
             close_at: None,
             ka_at: None,
+            ka_idle: cfg.keepalive,
             cc: Cc::new(cfg.congestion, u32::from(mtu_mss)),
             ooo: Assembler::default(),
             sacked: Assembler::default(),
@@ -481,6 +485,18 @@ impl Tcb {
     /// The send buffer's bytes for a segment from [`next_segment`](Self::next_segment).
     pub(crate) fn tx_bytes(&self, off: usize, len: usize) -> (&[u8], &[u8]) {
         self.tx.get(off, len)
+    }
+
+    /// Turns keepalives on with `idle` time (RFC 1122 §4.2.3.6) or off, for this
+    /// connection only; an established connection's timer starts from `now`.
+    pub(crate) fn set_keepalive(&mut self, now: Instant, idle: Option<crate::time::Duration>) {
+        self.ka_idle = idle;
+        self.ka_probes = 0;
+        self.ka_at = if self.state.is_synchronized() {
+            idle.map(|d| now + d)
+        } else {
+            None
+        };
     }
 
     pub(crate) fn set_nodelay(&mut self, on: bool) {
