@@ -12,6 +12,7 @@
 //! Left to run time: whether an interface exists, whether a worker core exists on this
 //! machine, and the privileges a driver needs.
 
+use sim::tomlpos::{key_at, Lines as LineIndex};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -388,30 +389,20 @@ struct RawWorkers {
 struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
-    /// Byte offsets where lines 2, 3, ... start: a line number is a binary search, so
-    /// a file of a million routes loads in linear time.
-    line_starts: Vec<usize>,
+    lines: LineIndex,
 }
 
 impl<'a> Ctx<'a> {
     fn new(origin: &'a str, text: &'a str) -> Ctx<'a> {
-        let line_starts = text
-            .bytes()
-            .enumerate()
-            .filter(|(_, b)| *b == b'\n')
-            .map(|(i, _)| i + 1)
-            .collect();
         Ctx {
             origin,
             text,
-            line_starts,
+            lines: LineIndex::new(text),
         }
     }
 
     fn line_of(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        // Lines that start at or before `end`, plus the first.
-        self.line_starts.partition_point(|&s| s <= end) + 1
+        self.lines.line_of(offset)
     }
 
     fn err(&self, span: std::ops::Range<usize>, key: String, message: String) -> ConfigError {
@@ -453,56 +444,6 @@ impl<'a> Ctx<'a> {
             },
         }
     }
-}
-
-/// The dotted key at byte `offset`: the table header above it (with the index of an
-/// array-of-tables entry) and the key on its line.
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
-    let header = |l: &str| -> Option<(String, bool)> {
-        let l = l.trim();
-        if let Some(rest) = l.strip_prefix("[[") {
-            rest.split_once("]]")
-                .map(|(name, _)| (name.trim().to_string(), true))
-        } else if let Some(rest) = l.strip_prefix('[') {
-            rest.split_once(']')
-                .map(|(name, _)| (name.trim().to_string(), false))
-        } else {
-            None
-        }
-    };
-    if let Some((name, _)) = header(line) {
-        return Some(name);
-    }
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        .unwrap_or_default();
-    let before = &text[..line_start];
-    let mut table: Option<(String, bool)> = None;
-    for l in before.lines() {
-        if let Some(h) = header(l) {
-            table = Some(h);
-        }
-    }
-    let prefix = match table {
-        None => String::new(),
-        Some((name, false)) => name,
-        Some((name, true)) => {
-            let n = before
-                .lines()
-                .filter(|l| header(l).is_some_and(|(h, arr)| arr && h == name))
-                .count();
-            format!("{name}[{}]", n.saturating_sub(1))
-        }
-    };
-    Some(match (prefix.is_empty(), key.is_empty()) {
-        (true, _) => key,
-        (false, true) => prefix,
-        (false, false) => format!("{prefix}.{key}"),
-    })
 }
 
 impl Config {

@@ -20,6 +20,7 @@ pub mod app;
 pub mod link;
 pub mod scenarios;
 pub mod summary;
+pub mod tomlpos;
 pub mod topo;
 pub mod world;
 

@@ -57,6 +57,7 @@
 //! configuration does (`dataplane/src/config.rs`); errors the stacks raise while the
 //! topology is built name the line of the item that caused them.
 
+use crate::tomlpos::{key_at, Lines};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -310,16 +311,12 @@ pub struct Topology {
 struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
+    lines: Lines,
 }
 
 impl Ctx<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.lines.line_of(offset)
     }
 
     fn at<T>(
@@ -353,57 +350,6 @@ impl Ctx<'_> {
             message,
         }
     }
-}
-
-/// The dotted key at byte `offset`: the table header above it (with the index of an
-/// array-of-tables entry) and the key on its line. (The same rule as the router's
-/// configuration, `dataplane/src/config.rs`.)
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(text.len());
-    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line = text[line_start..].lines().next().unwrap_or("").trim();
-    let header = |l: &str| -> Option<(String, bool)> {
-        let l = l.trim();
-        if let Some(rest) = l.strip_prefix("[[") {
-            rest.split_once("]]")
-                .map(|(name, _)| (name.trim().to_string(), true))
-        } else if let Some(rest) = l.strip_prefix('[') {
-            rest.split_once(']')
-                .map(|(name, _)| (name.trim().to_string(), false))
-        } else {
-            None
-        }
-    };
-    if let Some((name, _)) = header(line) {
-        return Some(name);
-    }
-    let key = line
-        .split_once('=')
-        .map(|(k, _)| k.trim().trim_matches('"').to_string())
-        .unwrap_or_default();
-    let before = &text[..line_start];
-    let mut table: Option<(String, bool)> = None;
-    for l in before.lines() {
-        if let Some(h) = header(l) {
-            table = Some(h);
-        }
-    }
-    let prefix = match table {
-        None => String::new(),
-        Some((name, false)) => name,
-        Some((name, true)) => {
-            let n = before
-                .lines()
-                .filter(|l| header(l).is_some_and(|(h, arr)| arr && h == name))
-                .count();
-            format!("{name}[{}]", n.saturating_sub(1))
-        }
-    };
-    Some(match (prefix.is_empty(), key.is_empty()) {
-        (true, _) => key,
-        (false, true) => prefix,
-        (false, false) => format!("{prefix}.{key}"),
-    })
 }
 
 /// Parses a duration: a decimal number and a unit (`ns`, `us`, `ms`, `s`), like `2.5ms`.
@@ -491,7 +437,11 @@ impl Topology {
 
     /// Validates topology text; `origin` names it in errors.
     pub fn from_str(text: &str, origin: &str) -> Result<Topology, TopologyError> {
-        let cx = Ctx { origin, text };
+        let cx = Ctx {
+            origin,
+            text,
+            lines: Lines::new(text),
+        };
         let raw: RawTopology = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
 
         let mut topo = Topology {
