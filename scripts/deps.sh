@@ -12,8 +12,9 @@ PACKAGES=(gcc make pkg-config clang m4 libelf-dev zlib1g-dev libbpf-dev iproute2
 # run on the hosts across the router. Both need root, so without root a missing one is
 # only reported (the in-memory demo and the tests that need no root go on without them).
 # iperf3's debconf question (start a daemon?) keeps its default, no, under the
-# noninteractive frontend.
-TOOLS=(iputils-ping iputils-tracepath iperf3 curl procps)
+# noninteractive frontend. python3 serves files (`python3 -m http.server`) for our HTTP
+# client in the tests.
+TOOLS=(iputils-ping iputils-tracepath iperf3 curl procps python3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use stack::wire::EthernetAddress;
 use stack::{
     FramePool, InterfaceConfig, IpPrefix, Ipv4Cidr, Ipv6Cidr, PoolConfig, PortId, RouteTarget,
-    Stack, StackConfig,
+    Stack, StackConfig, TcpConfig,
 };
 use toml::Spanned;
 
@@ -263,6 +263,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// Shared-memory sockets for applications, if offered.
     pub sockets: Option<SocketsConfig>,
+    /// TCP parameters of every shard's stack (the `[tcp]` section).
+    pub tcp: TcpConfig,
     /// Line of each port, route and neighbor, for errors found when building the stack.
     lines: Lines,
 }
@@ -323,6 +325,33 @@ struct RawConfig {
     #[serde(default)]
     capture: BTreeMap<Spanned<String>, String>,
     sockets: Option<Spanned<RawSockets>>,
+    tcp: Option<RawTcp>,
+}
+
+/// `[tcp]`: every key optional, defaults from [`TcpConfig::default`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawTcp {
+    max_sockets: Option<Spanned<u64>>,
+    rx_buffer: Option<Spanned<u64>>,
+    tx_buffer: Option<Spanned<u64>>,
+    time_wait_ms: Option<Spanned<u64>>,
+    initial_rto_ms: Option<Spanned<u64>>,
+    min_rto_ms: Option<Spanned<u64>>,
+    max_rto_ms: Option<Spanned<u64>>,
+    max_retries: Option<Spanned<u64>>,
+    syn_retries: Option<Spanned<u64>>,
+    delayed_ack_ms: Option<Spanned<u64>>,
+    congestion: Option<Spanned<String>>,
+    nodelay: Option<bool>,
+    window_scale: Option<bool>,
+    timestamps: Option<bool>,
+    sack: Option<bool>,
+    keepalive_s: Option<Spanned<u64>>,
+    keepalive_interval_s: Option<Spanned<u64>>,
+    keepalive_probes: Option<Spanned<u64>>,
+    challenge_ack_limit: Option<Spanned<u64>>,
+    syn_cookies: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -383,6 +412,126 @@ struct RawWorkers {
     cores: Spanned<Vec<usize>>,
     idle: Option<Spanned<IdleKind>>,
     empty_polls: Option<Spanned<u32>>,
+}
+
+/// The `[tcp]` section, validated: each error names its key and line.
+fn tcp_config(cx: &Ctx<'_>, r: &RawTcp) -> Result<TcpConfig, ConfigError> {
+    use stack::Duration;
+    let mut t = TcpConfig::default();
+    // A value within `lo..=hi`, or an error naming `tcp.KEY`.
+    let num = |v: &Option<Spanned<u64>>, key: &str, lo: u64, hi: u64, default: u64| match v {
+        None => Ok(default),
+        Some(v) if (lo..=hi).contains(v.get_ref()) => Ok(*v.get_ref()),
+        Some(v) => Err(cx.at(
+            v,
+            format!("tcp.{key}"),
+            format!("{} is out of range {lo}..={hi}", v.get_ref()),
+        )),
+    };
+    let ms = |d: Duration| d.as_nanos() / 1_000_000;
+    t.max_sockets = num(
+        &r.max_sockets,
+        "max-sockets",
+        1,
+        1 << 24,
+        t.max_sockets as u64,
+    )? as usize;
+    // Window scaling reaches 1 GiB (RFC 7323 §2.3).
+    t.rx_buffer = num(&r.rx_buffer, "rx-buffer", 1024, 1 << 30, t.rx_buffer as u64)? as usize;
+    t.tx_buffer = num(&r.tx_buffer, "tx-buffer", 1024, 1 << 30, t.tx_buffer as u64)? as usize;
+    t.time_wait = Duration::from_millis(num(
+        &r.time_wait_ms,
+        "time-wait-ms",
+        0,
+        600_000,
+        ms(t.time_wait),
+    )?);
+    t.initial_rto = Duration::from_millis(num(
+        &r.initial_rto_ms,
+        "initial-rto-ms",
+        1,
+        60_000,
+        ms(t.initial_rto),
+    )?);
+    t.min_rto = Duration::from_millis(num(&r.min_rto_ms, "min-rto-ms", 1, 60_000, ms(t.min_rto))?);
+    t.max_rto = Duration::from_millis(num(
+        &r.max_rto_ms,
+        "max-rto-ms",
+        1,
+        3_600_000,
+        ms(t.max_rto),
+    )?);
+    for (v, key) in [
+        (&r.initial_rto_ms, "initial-rto-ms"),
+        (&r.min_rto_ms, "min-rto-ms"),
+        (&r.max_rto_ms, "max-rto-ms"),
+    ] {
+        if t.min_rto > t.initial_rto || t.initial_rto > t.max_rto {
+            let message = format!(
+                "min-rto-ms {} <= initial-rto-ms {} <= max-rto-ms {} does not hold",
+                ms(t.min_rto),
+                ms(t.initial_rto),
+                ms(t.max_rto)
+            );
+            return Err(match v {
+                Some(v) => cx.at(v, format!("tcp.{key}"), message),
+                None => continue,
+            });
+        }
+    }
+    t.max_retries = num(&r.max_retries, "max-retries", 1, 255, t.max_retries.into())? as u8;
+    t.syn_retries = num(&r.syn_retries, "syn-retries", 1, 255, t.syn_retries.into())? as u8;
+    // RFC 9293 §3.8.6.3: an ACK is not delayed by 0.5 s or more.
+    t.delayed_ack = Duration::from_millis(num(
+        &r.delayed_ack_ms,
+        "delayed-ack-ms",
+        0,
+        499,
+        ms(t.delayed_ack),
+    )?);
+    if let Some(c) = &r.congestion {
+        t.congestion = match c.get_ref().as_str() {
+            "cubic" => stack::tcp::CongestionControl::Cubic,
+            "newreno" => stack::tcp::CongestionControl::NewReno,
+            other => {
+                return Err(cx.at(
+                    c,
+                    "tcp.congestion",
+                    format!("{other:?}: not \"cubic\" or \"newreno\""),
+                ))
+            }
+        };
+    }
+    t.nodelay = r.nodelay.unwrap_or(t.nodelay);
+    t.window_scale = r.window_scale.unwrap_or(t.window_scale);
+    t.timestamps = r.timestamps.unwrap_or(t.timestamps);
+    t.sack = r.sack.unwrap_or(t.sack);
+    t.syn_cookies = r.syn_cookies.unwrap_or(t.syn_cookies);
+    // 0: no keepalives (RFC 9293 §3.8.4: off unless asked for).
+    let idle = num(&r.keepalive_s, "keepalive-s", 0, 86_400 * 7, 0)?;
+    t.keepalive = (idle > 0).then(|| Duration::from_secs(idle));
+    t.keepalive_interval = Duration::from_secs(num(
+        &r.keepalive_interval_s,
+        "keepalive-interval-s",
+        1,
+        86_400,
+        t.keepalive_interval.as_nanos() / 1_000_000_000,
+    )?);
+    t.keepalive_probes = num(
+        &r.keepalive_probes,
+        "keepalive-probes",
+        1,
+        255,
+        t.keepalive_probes.into(),
+    )? as u8;
+    t.challenge_ack_limit = num(
+        &r.challenge_ack_limit,
+        "challenge-ack-limit",
+        1,
+        1 << 24,
+        t.challenge_ack_limit.into(),
+    )? as u32;
+    Ok(t)
 }
 
 /// Error construction with line numbers from byte offsets.
@@ -807,6 +956,11 @@ impl Config {
             }
         };
 
+        let tcp = match &raw.tcp {
+            None => TcpConfig::default(),
+            Some(t) => tcp_config(&cx, t)?,
+        };
+
         Ok(Config {
             origin: origin.to_string(),
             name: raw.name.unwrap_or_else(|| "dataplane".to_string()),
@@ -823,17 +977,20 @@ impl Config {
             log_level: raw.log_level.unwrap_or(LogLevel::Info),
             metrics,
             sockets,
+            tcp,
             lines,
         })
     }
 
     /// The stack's configuration: a router when forwarding, a host otherwise.
     pub fn stack_config(&self) -> StackConfig {
-        if self.forwarding {
+        let mut c = if self.forwarding {
             StackConfig::router(self.name.clone())
         } else {
             StackConfig::host(self.name.clone())
-        }
+        };
+        c.tcp = self.tcp.clone();
+        c
     }
 
     /// The stack's interface configuration of each port; `mac_of` supplies the MAC of a
@@ -1011,6 +1168,21 @@ impl Config {
                 k.max_sockets
             );
         }
+        let t = &self.tcp;
+        let _ = writeln!(
+            s,
+            "tcp: {} sockets per shard, buffers rx {} / tx {} bytes, {:?}, time-wait {:?}, delayed ack {:?}, keepalive {}",
+            t.max_sockets,
+            t.rx_buffer,
+            t.tx_buffer,
+            t.congestion,
+            t.time_wait,
+            t.delayed_ack,
+            match t.keepalive {
+                Some(k) => format!("after {k:?} idle"),
+                None => "off".to_string(),
+            }
+        );
         match self.metrics {
             Some(m) => {
                 let _ = writeln!(s, "metrics: http://{m}/metrics");

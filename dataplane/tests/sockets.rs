@@ -756,3 +756,102 @@ fn dp_bulk_sends_to_a_linux_receiver_and_reports_its_rate() {
     );
     router.assert_running();
 }
+
+/// Our client downloads from a Linux server: `dp-get` (an application on our TCP) fetches
+/// a 50 MB file from `python3 -m http.server` on h2, over IPv4 on AF_XDP and over IPv6 on
+/// TAP; the bytes match.
+#[test]
+fn our_client_downloads_from_a_linux_http_server_afxdp() {
+    our_client_downloads("afxdp", "203.0.113.2");
+}
+
+#[test]
+fn our_client_downloads_from_a_linux_http_server_tap_ipv6() {
+    our_client_downloads("tap", "2001:db8:2::2");
+}
+
+fn our_client_downloads(driver: &str, server: &str) {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    require_tool("python3");
+    let t = Topology::new(driver == "tap");
+    let (mut router, apps, _guard) = start_with(&t, driver, 64, "");
+    let dir = std::env::temp_dir().join(format!("{}-srv", t.r.name()));
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _dir = Dir(dir.clone());
+    const LEN: usize = 50 << 20;
+    let body = pattern(LEN, 7);
+    std::fs::write(dir.join("www/big.bin"), &body).unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(
+        Command::new("ip")
+            .args(["netns", "exec", t.h2.name(), "python3", "-m", "http.server"])
+            .args(["--bind", server, "--directory"])
+            .arg(dir.join("www"))
+            .arg("8000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t
+        .h2
+        .exec(&["ss", "-Hltn", "sport = :8000"])
+        .contains("8000")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "http.server not listening in 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = if server.contains(':') {
+        format!("http://[{server}]:8000/big.bin")
+    } else {
+        format!("http://{server}:8000/big.bin")
+    };
+    let got = dir.join("got.bin");
+    let out = Command::new(env!("CARGO_BIN_EXE_dp-get"))
+        .arg("--attach")
+        .arg(&apps)
+        .arg("-o")
+        .arg(&got)
+        .arg(&url)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "dp-get {url}: {err}");
+    assert!(err.starts_with(&format!("200 {LEN} ")), "{err}");
+    assert!(
+        std::fs::read(&got).unwrap() == body,
+        "downloaded bytes differ"
+    );
+    // A missing file is a 404 and a failure.
+    let out = Command::new(env!("CARGO_BIN_EXE_dp-get"))
+        .arg("--attach")
+        .arg(&apps)
+        .arg("-o")
+        .arg(dir.join("none.bin"))
+        .arg(url.replace("big.bin", "none.bin"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success());
+    assert!(err.starts_with("404 "), "{err}");
+    router.assert_running();
+}

@@ -223,3 +223,41 @@ fn broken_configs_name_line_and_key() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn tcp_section_sets_the_shards_tcp() {
+    let c = Config::from_str(BASE, "t.toml").unwrap();
+    assert_eq!(c.stack_config().tcp, TcpConfig::default());
+    let text = format!(
+        "{BASE}\n[tcp]\nmax-sockets = 65536\nrx-buffer = 1048576\ntime-wait-ms = 5000\ncongestion = \"newreno\"\nnodelay = true\ndelayed-ack-ms = 0\nkeepalive-s = 30\nsack = false\n"
+    );
+    let c = Config::from_str(&text, "t.toml").unwrap();
+    let t = c.stack_config().tcp;
+    assert_eq!(t.max_sockets, 65536);
+    assert_eq!(t.rx_buffer, 1 << 20);
+    assert_eq!(t.tx_buffer, TcpConfig::default().tx_buffer);
+    assert_eq!(t.time_wait, stack::Duration::from_secs(5));
+    assert_eq!(t.congestion, stack::tcp::CongestionControl::NewReno);
+    assert!(t.nodelay && !t.sack);
+    assert_eq!(t.delayed_ack, stack::Duration::from_millis(0));
+    assert_eq!(t.keepalive, Some(stack::Duration::from_secs(30)));
+    assert!(c.summary().contains("tcp: 65536 sockets per shard"));
+}
+
+#[test]
+fn bad_tcp_values_name_line_and_key() {
+    let line = BASE.lines().count() + 3;
+    for (body, key, what) in [
+        ("delayed-ack-ms = 500", "tcp.delayed-ack-ms", "out of range"),
+        ("rx-buffer = 10", "tcp.rx-buffer", "out of range"),
+        ("congestion = \"bbr\"", "tcp.congestion", "not \"cubic\""),
+        ("min-rto-ms = 5000", "tcp.min-rto-ms", "does not hold"),
+    ] {
+        let e = err(&format!("{BASE}\n[tcp]\n{body}\n"));
+        assert!(
+            e.contains(&format!(":{line}: {key}:")) && e.contains(what),
+            "{body}: {e}"
+        );
+    }
+    assert!(err(&format!("{BASE}\n[tcp]\nwhat = 1\n")).contains("what"));
+}

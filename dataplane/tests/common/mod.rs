@@ -661,6 +661,7 @@ pub fn require_tool(prog: &str) {
         "ping" => "iputils-ping",
         "tracepath" => "iputils-tracepath",
         "iperf3" => "iperf3",
+        "python3" => "python3",
         "ethtool" => "ethtool",
         _ => "?",
     };
