@@ -798,7 +798,7 @@ impl Config {
                 if max_sockets == 0 {
                     return Err(cx.at(sp, "sockets.max-sockets", "must be at least 1"));
                 }
-                let mib = r.buffer_memory_mib.unwrap_or(64);
+                let mib = r.buffer_memory_mib.unwrap_or(128);
                 if !(1..=4096).contains(&mib) {
                     return Err(cx.at(
                         sp,

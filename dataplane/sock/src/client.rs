@@ -926,7 +926,7 @@ impl TcpStream {
     }
 
     /// Like [`TcpStream::connect`], with the send and receive rings of `send` and
-    /// `recv` bytes (SO_SNDBUF, SO_RCVBUF; 0: the default, 256 KiB; never less than
+    /// `recv` bytes (SO_SNDBUF, SO_RCVBUF; 0: the defaults, 512 and 256 KiB; never less than
     /// the stack's own buffers). They come out of the application's buffer memory:
     /// `ENOBUFS` when it has no room.
     pub fn connect_with_buffers(

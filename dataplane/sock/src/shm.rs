@@ -77,11 +77,13 @@ pub const DGRAM_MAX: usize = 2048;
 pub const UDP_TX_SLOTS: u32 = 64;
 /// UDP receive slots a socket gets on each shard unless SO_RCVBUF says otherwise.
 pub const UDP_RX_SLOTS: u32 = 32;
-/// Bytes of a TCP connection's send and receive rings unless SO_SNDBUF/SO_RCVBUF say
-/// otherwise (never less than the stack's own buffer size).
+/// Bytes of a TCP connection's receive ring unless SO_RCVBUF says otherwise (never
+/// less than the stack's own buffer size).
 pub const TCP_BUFFER: usize = 256 * 1024;
-/// Bytes of the buffer area unless the configuration says otherwise.
-pub const AREA_DEFAULT: usize = 64 << 20;
+/// Bytes of a TCP connection's send ring unless SO_SNDBUF says otherwise: twice the
+/// stack's buffer, so that the application can write the next window's bytes while
+/// the last ones wait for their acknowledgement.
+pub const TCP_SEND_BUFFER: usize = 512 * 1024;
 /// The largest buffer area.
 pub const AREA_MAX: usize = 1 << 32;
 /// Bytes of an entry header.

@@ -32,7 +32,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dpsock::shm::{
-    op, opt, Area, Entry, Extent, Hold, Region, Rings, DGRAM_MAX, ENTRIES, TCP_BUFFER, UDP_RX_SLOTS,
+    op, opt, Area, Entry, Extent, Hold, Region, Rings, DGRAM_MAX, ENTRIES, TCP_BUFFER,
+    TCP_SEND_BUFFER, UDP_RX_SLOTS,
 };
 use stack::stack::IcmpErrorKind;
 use stack::tcp::{TcpHandle, TcpState};
@@ -693,7 +694,7 @@ impl AppConn {
                         Ok(h) => {
                             let id = self.insert(Sock::Listen(Listener {
                                 h,
-                                sndbuf: TCP_BUFFER,
+                                sndbuf: TCP_SEND_BUFFER,
                                 rcvbuf: TCP_BUFFER,
                             }));
                             self.cmp.set_sock(id);
@@ -707,9 +708,10 @@ impl AppConn {
                 None => self.refuse(-libc::EINVAL),
                 Some(_) if quota => self.refuse(-libc::EMFILE),
                 Some(remote) => {
-                    let size = |v: u64| if v == 0 { TCP_BUFFER } else { v as usize };
+                    let size = |v: u64, d: usize| if v == 0 { d } else { v as usize };
                     let arg = self.req.arg();
-                    let (send, recv) = (size(arg >> 32), size(arg & 0xffff_ffff));
+                    let send = size(arg >> 32, TCP_SEND_BUFFER);
+                    let recv = size(arg & 0xffff_ffff, TCP_BUFFER);
                     let (tc, rc) = (send.max(TCP_BUFFER), recv.max(TCP_BUFFER));
                     if self.area.alloc(tc + rc).is_none() {
                         // Checked first so that no SYN goes out for nothing.
