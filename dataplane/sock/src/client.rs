@@ -549,6 +549,13 @@ fn valid_rings(region: &Region, e: &Entry) -> Option<Rings> {
     (ok(r.tx_off, r.tx_len) && ok(r.rx_off, r.rx_len)).then_some(r)
 }
 
+/// Room a writer waits for before it writes: what it wants, or a quarter of the send
+/// ring, whichever is less (like Linux's minimum write space), so that a writer on a
+/// full ring writes in batches rather than a few bytes per acknowledgement.
+fn wspace(ring: u64, want: u64) -> u64 {
+    want.min(ring / 4).max(1)
+}
+
 /// Counts a datagram's receive slot consumed (the daemon may reuse it).
 fn consume_slot(region: &Region, d: &Dgram) {
     if let Some(c) = region.payload_u32(d.ctl) {
@@ -1113,7 +1120,7 @@ impl TcpStream {
     /// Waits for room. `f` runs under the client's lock: it must not call the client.
     pub fn write_with(&mut self, f: impl FnOnce(&mut [u8]) -> usize) -> io::Result<usize> {
         let mut f = Some(f);
-        self.write_inner(&mut |region, r, pos, free| {
+        self.write_inner(u64::MAX, &mut |region, r, pos, free| {
             let start = pos % r.tx_len;
             let n = free.min(r.tx_len - start) as usize;
             match (region.payload_mut((r.tx_off + start) as usize, n), f.take()) {
@@ -1123,10 +1130,11 @@ impl TcpStream {
         })
     }
 
-    /// Waits for room, then lets `put(region, rings, position, free)` write some;
-    /// posts them.
+    /// Waits for room for `want` bytes or a quarter of the ring ([`wspace`]), then lets
+    /// `put(region, rings, position, free)` write some; posts them.
     fn write_inner(
         &mut self,
+        want: u64,
         put: &mut dyn FnMut(&Region, &Rings, u64, u64) -> usize,
     ) -> io::Result<usize> {
         let mut backoff = Backoff::new();
@@ -1150,7 +1158,7 @@ impl TcpStream {
                 let used = st.committed.wrapping_sub(st.acked).min(r.tx_len);
                 let free = r.tx_len - used;
                 let room = g.region.requests(self.shard).is_some_and(|q| q.has_room());
-                if free > 0 && room {
+                if free >= wspace(r.tx_len, want) && room {
                     let pos = st.committed;
                     let n = put(&g.region, &r, pos, free) as u64;
                     if n == 0 {
@@ -1197,7 +1205,7 @@ impl Write for TcpStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        self.write_inner(&mut |region, r, pos, free| {
+        self.write_inner(buf.len() as u64, &mut |region, r, pos, free| {
             let n = (buf.len() as u64).min(free) as usize;
             ring_write(region, r.tx_off, r.tx_len, pos, &buf[..n]);
             n
@@ -1238,7 +1246,7 @@ impl Client {
 pub struct Interest {
     /// Data (or a connection, an end of stream, an error) to read.
     pub readable: bool,
-    /// Room to write (TCP send credit).
+    /// Room to write (TCP: a quarter of the send ring free, or more).
     pub writable: bool,
 }
 
@@ -1371,9 +1379,10 @@ impl Poller {
                     let writable = st.udp
                         || (st.connected == Some(0)
                             && st.closed.is_none()
-                            && st
-                                .rings
-                                .is_some_and(|r| st.committed.wrapping_sub(st.acked) < r.tx_len));
+                            && st.rings.is_some_and(|r| {
+                                let used = st.committed.wrapping_sub(st.acked).min(r.tx_len);
+                                r.tx_len - used >= wspace(r.tx_len, u64::MAX)
+                            }));
                     let (r, w) = (readable && want.readable, writable && want.writable);
                     if r || w {
                         events.push(Event {
