@@ -968,3 +968,113 @@ impl AppConn {
         self.open = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stack::wire::EthernetAddress;
+    use stack::{FramePool, InterfaceConfig, PoolConfig, StackConfig};
+
+    fn host() -> Stack {
+        let pool = FramePool::with_frames(512, PoolConfig::default()).unwrap();
+        let mut s = Stack::new(StackConfig::host("fuzz"), pool, 7);
+        s.add_port(
+            InterfaceConfig::new("p0", EthernetAddress([2, 0, 0, 0, 0, 1]))
+                .with_ipv4("192.0.2.1/24".parse().unwrap())
+                .with_ipv6("2001:db8::1/64".parse().unwrap()),
+        )
+        .unwrap();
+        s
+    }
+
+    /// Whatever a hostile application queues (any operation, socket id, address,
+    /// argument, count and buffer reference) and scribbles into its buffer area, serving
+    /// it never panics, never hands out more than the area, and once the application is
+    /// gone every socket is closed and every byte of its area is back.
+    #[test]
+    fn hostile_requests_and_scribbles_are_contained() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut served, mut opened, mut peak) = (0, 0, 0);
+        for case in 0..40 {
+            let region = Arc::new(Region::create("fuzz", 1, 1 << 20).unwrap());
+            let (area_off, area_len) = region.area();
+            let area = Area::new(region.clone());
+            let mut app = AppConn::new(case, area.clone(), 0, 8, None);
+            let mut st = host();
+            let mut now = stack::Instant::ZERO;
+            let mut out = Entry::default();
+            for _ in 0..20 {
+                let req = region.requests(0).unwrap();
+                for _ in 0..(rnd() % 40) {
+                    let mut e = Entry::new((rnd() % 24) as u8, rnd());
+                    e.set_sock((rnd() % 10) as u32);
+                    let port = if rnd() % 2 == 0 { 7 } else { rnd() as u16 };
+                    match rnd() % 4 {
+                        0 => e.set_addr(SocketAddr::from(([192, 0, 2, 9], port))),
+                        1 => e.set_addr(SocketAddr::from(([0, 0, 0, 0], port))),
+                        2 => e.set_addr("[2001:db8::9]:80".parse().unwrap()),
+                        _ => {}
+                    }
+                    e.set_arg(match rnd() % 3 {
+                        0 => rnd(),
+                        1 => rnd() % 70_000,
+                        _ => ((rnd() % 4) << 32) | (rnd() % 3000),
+                    });
+                    let off = if rnd() % 2 == 0 {
+                        (area_off + rnd() as usize % area_len) as u64
+                    } else {
+                        rnd()
+                    };
+                    e.set_buf(off, (rnd() % 5000) as u32);
+                    let _ = req.push(&e);
+                }
+                // Scribbles: control words, slots and rings alike.
+                for _ in 0..(rnd() % 64) {
+                    let at = area_off + rnd() as usize % area_len;
+                    if let Some(b) = region.payload_mut(at, 4) {
+                        b.copy_from_slice(&(rnd() as u32).to_le_bytes());
+                    }
+                }
+                app.serve(&mut st, now);
+                assert!(area.used() <= area_len);
+                peak = peak.max(area.used());
+                let cmp = region.completions(0).unwrap();
+                while cmp.pop(&mut out) == Ok(true) {
+                    let creates = [op::UDP_BIND, op::TCP_LISTEN, op::TCP_CONNECT];
+                    opened += usize::from(creates.contains(&out.op()) && out.result() >= 0);
+                }
+                now += stack::Duration::from_millis(10);
+                st.poll(now);
+            }
+            assert!(!app.broken, "the rings were never broken");
+            served += app.counters.requests;
+            app.depart(&mut st, now);
+            assert_eq!(app.open_sockets(), 0);
+            drop(app);
+            // Connections closed gracefully hold their rings in the stack until they
+            // finish (here: give up on the silent peer).
+            let mut later = now;
+            for _ in 0..2000 {
+                later += stack::Duration::from_secs(1);
+                st.poll(later);
+            }
+            assert_eq!(st.tcp_socket_count(), 0, "case {case}");
+            assert_eq!(area.used(), 0, "case {case}: the area is back");
+        }
+        // The cases did reach the interesting paths.
+        assert!(
+            served > 10_000 && opened > 100,
+            "{served} requests, {opened} sockets"
+        );
+        assert!(
+            peak > 512 << 10,
+            "rings were handed out ({peak} bytes at most)"
+        );
+    }
+}
