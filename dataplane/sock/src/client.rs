@@ -17,6 +17,14 @@
 //! from all. Sends are queued, not awaited: an error the daemon reports for one (no
 //! route, say) comes back from the socket's next call, as with an ICMP error on a kernel
 //! socket. If the daemon goes away, every call fails with `ConnectionAborted`.
+//!
+//! Payload lives in the application's buffer area in the shared memory
+//! ([`crate::shm`]): datagrams in send and receive slots, a TCP connection's bytes in its
+//! send and receive rings, which the daemon's stack uses as its own buffers. The
+//! `std`-like calls copy between the caller's buffer and that memory (the stack copies
+//! between it and frames); `send_with`/`recv_with` and `write_with`/`read_with` lend the
+//! memory itself, so the only copy is the stack's. Lent closures run under the client's
+//! lock and must not call the client.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
