@@ -116,9 +116,13 @@ fn peer_servers(
         while !stop.load(Ordering::Relaxed) {
             match l.accept() {
                 Ok((mut c, _)) => {
+                    // Each connection on its own thread: one that is slow to finish
+                    // does not hold up the next measurement's.
                     let _ = c.set_nonblocking(false);
-                    let mut buf = vec![0u8; 1 << 20];
-                    while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 1 << 20];
+                        while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                    });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
