@@ -7,7 +7,8 @@
 //! sink). This process is the application: it attaches, then measures
 //! - the ring round trip: a no-op request to a shard and its completion;
 //! - a 64-byte UDP echo with the peer, through the dataplane;
-//! - one TCP connection's bulk throughput to the peer's sink.
+//! - one TCP connection's bulk throughput to the peer's sink (with `write`, then with
+//!   the application writing in the send ring itself, `write_with`).
 //!
 //! Then `dataplane` stops, `d0` gets the same address in the kernel, and the same echo
 //! and bulk run between Linux sockets over the same veth pair: the reference. The
@@ -115,9 +116,13 @@ fn peer_servers(
         while !stop.load(Ordering::Relaxed) {
             match l.accept() {
                 Ok((mut c, _)) => {
+                    // Each connection on its own thread: one that is slow to finish
+                    // does not hold up the next measurement's.
                     let _ = c.set_nonblocking(false);
-                    let mut buf = vec![0u8; 1 << 20];
-                    while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 1 << 20];
+                        while matches!(c.read(&mut buf), Ok(n) if n > 0) {}
+                    });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
@@ -317,6 +322,22 @@ pub fn run(args: &SocketsArgs) -> Result<Map<String, Value>, String> {
     drop(conn);
     println!("  TCP bulk, dataplane:       {ours_gbps:.2} Gbit/s");
     out.insert("bulk_gbps".into(), Value::from(round3(ours_gbps)));
+    // The same with the application producing its bytes in the send ring itself
+    // (`write_with`): no copy on our side of the shared memory.
+    let mut conn =
+        dpsock::TcpStream::connect(&client, sink).map_err(|e| format!("connect: {e}"))?;
+    let lent_gbps = bulk(args.seconds, |c| {
+        conn.write_with(|room| {
+            let n = room.len().min(c.len());
+            room[..n].fill(0x5a);
+            n
+        })
+        .map_err(|e| e.to_string())
+    })?;
+    let _ = conn.flush();
+    drop(conn);
+    println!("  TCP bulk, in place:        {lent_gbps:.2} Gbit/s (write_with)");
+    out.insert("bulk_lent_gbps".into(), Value::from(round3(lent_gbps)));
     drop(s);
     drop(client);
 

@@ -177,8 +177,14 @@ impl AttachServer {
         }
         let shards = shared.shards.len() as u32;
         let id = self.next_id;
-        let region = Region::create(&format!("dpsock-app-{id}"), shards).map_err(|e| e.0)?;
+        let region = Region::create(
+            &format!("dpsock-app-{id}"),
+            shards,
+            self.config.buffer_memory,
+        )
+        .map_err(|e| e.0)?;
         let region = Arc::new(region);
+        let area = dpsock::shm::Area::new(region.clone());
         let wake = wake.map(|w| {
             let _ = w.set_nonblocking(true);
             Arc::new(w)
@@ -186,9 +192,9 @@ impl AttachServer {
         // The shards learn of the application before it can send anything.
         let max = self.config.max_sockets;
         for (s, link) in shared.shards.iter().enumerate() {
-            let (r, w) = (region.clone(), wake.clone());
+            let (a, w) = (area.clone(), wake.clone());
             let cmd: crate::runtime::shard::Command = Box::new(move |sh: &mut Shard| {
-                sh.apps.push(AppConn::new(id, r, s as u32, max, w));
+                sh.apps.push(AppConn::new(id, a, s as u32, max, w));
             });
             link.commands
                 .push(cmd)

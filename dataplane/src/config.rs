@@ -293,6 +293,9 @@ pub struct SocketsConfig {
     pub allow_groups: Vec<u32>,
     /// Sockets one application may hold per shard.
     pub max_sockets: u32,
+    /// Bytes of an application's buffer area: its quota of buffer memory (receive
+    /// slots, connections' send and receive rings), on all shards together.
+    pub buffer_memory: usize,
 }
 
 impl SocketsConfig {
@@ -363,6 +366,7 @@ struct RawSockets {
     #[serde(default)]
     allow_groups: Vec<u32>,
     max_sockets: Option<u32>,
+    buffer_memory_mib: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -943,6 +947,14 @@ impl Config {
                 if max_sockets == 0 {
                     return Err(cx.at(sp, "sockets.max-sockets", "must be at least 1"));
                 }
+                let mib = r.buffer_memory_mib.unwrap_or(128);
+                if !(1..=4096).contains(&mib) {
+                    return Err(cx.at(
+                        sp,
+                        "sockets.buffer-memory-mib",
+                        "must be 1 to 4096 (MiB per application)",
+                    ));
+                }
                 Some(SocketsConfig {
                     path: PathBuf::from(
                         r.path
@@ -952,6 +964,7 @@ impl Config {
                     allow_users: r.allow_users.clone(),
                     allow_groups: r.allow_groups.clone(),
                     max_sockets,
+                    buffer_memory: (mib as usize) << 20,
                 })
             }
         };

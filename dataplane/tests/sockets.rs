@@ -233,7 +233,7 @@ fn bad_clients_are_refused_or_contained() {
     };
     for _ in 0..5000 {
         let shard = (rnd() % 2) as u32;
-        let mut e = Entry::new((rnd() % 8) as u8, rnd());
+        let mut e = Entry::new((rnd() % 20) as u8, rnd());
         e.set_sock((rnd() % 8) as u32);
         if rnd() % 2 == 0 {
             e.set_addr(SocketAddr::from(([203, 0, 113, 2], (rnd() % 65536) as u16)));
@@ -241,7 +241,21 @@ fn bad_clients_are_refused_or_contained() {
         let n = (rnd() % 3000) as usize;
         e.set_data(&vec![0xa5; n]);
         if rnd() % 3 == 0 {
-            e.set_arg(rnd());
+            e.set_arg(if rnd() % 2 == 0 {
+                rnd()
+            } else {
+                rnd() % 100_000
+            });
+        }
+        // Payload references: anywhere, or inside the buffer area.
+        let (area, area_len) = region.area();
+        match rnd() % 3 {
+            0 => e.set_buf(rnd(), rnd() as u32),
+            1 => e.set_buf(
+                (area + (rnd() as usize % area_len)) as u64,
+                (rnd() % 4096) as u32,
+            ),
+            _ => {}
         }
         let r = region.requests(shard).unwrap();
         while !r.push(&e) {
@@ -854,4 +868,117 @@ fn our_client_downloads(driver: &str, server: &str) {
     assert!(!out.status.success());
     assert!(err.starts_with("404 "), "{err}");
     router.assert_running();
+}
+
+/// The borrow-style calls lend the shared buffer area itself (the only copy is the
+/// one between it and frames), ring sizes follow SO_SNDBUF/SO_RCVBUF, and the
+/// application's buffer-memory quota is an error (`ENOBUFS`), not a crash.
+#[test]
+fn sockets_lend_the_buffer_area_within_the_quota() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Topology::new(false);
+    let (mut router, apps, _guard) = start_with(&t, "afpacket", 64, "buffer-memory-mib = 4\n");
+    let client = Client::attach(&apps).unwrap();
+
+    // UDP written into a send slot and read from a receive slot in place.
+    let stop = Arc::new(AtomicBool::new(false));
+    let v4: SocketAddr = "203.0.113.2:7010".parse().unwrap();
+    let h = echo_server(&t.h2, v4, stop.clone());
+    let mut s = UdpSocket::bind(&client, "0.0.0.0:0".parse().unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut echoed = false;
+    for _ in 0..20 {
+        let n = s
+            .send_with(v4, |slot| {
+                slot[..5].copy_from_slice(b"lent!");
+                5
+            })
+            .unwrap();
+        assert_eq!(n, 5);
+        while let Ok((d, from)) = s.recv_with(|d, from| (d.to_vec(), from)) {
+            echoed |= d == b"lent!" && from == v4;
+        }
+        if echoed {
+            break;
+        }
+    }
+    assert!(echoed, "no echo of the datagram written in place");
+    stop.store(true, Ordering::Relaxed);
+    h.join().unwrap();
+
+    // TCP: a Linux echo server on h2; we write into the send ring and read from the
+    // receive ring in place, with rings of our own sizes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let linux_server = in_ns(&t.h2, move || {
+        let l = std::net::TcpListener::bind("203.0.113.2:9095").unwrap();
+        tx.send(()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let (mut r, mut w) = (s.try_clone().unwrap(), s);
+        std::io::copy(&mut r, &mut w).unwrap();
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    rx.recv().unwrap();
+    let to: SocketAddr = "203.0.113.2:9095".parse().unwrap();
+    let mut c = dpsock::TcpStream::connect_with_buffers(&client, to, 1 << 20, 512 << 10).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let data = pattern(300_000, 3);
+    let reader = {
+        let mut sent = 0;
+        let mut back = Vec::new();
+        while sent < data.len() {
+            sent += c
+                .write_with(|room| {
+                    let n = room.len().min(data.len() - sent);
+                    room[..n].copy_from_slice(&data[sent..sent + n]);
+                    n
+                })
+                .unwrap();
+            // Read what came back so far without waiting for more than is there.
+            while back.len() + 65536 < sent {
+                c.read_with(|b| {
+                    back.extend_from_slice(b);
+                    b.len()
+                })
+                .unwrap();
+            }
+        }
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        loop {
+            let n = c
+                .read_with(|b| {
+                    back.extend_from_slice(b);
+                    b.len()
+                })
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+        }
+        back
+    };
+    assert!(reader == data, "echo through the lent rings differs");
+    linux_server.join().unwrap();
+
+    // The quota (4 MiB): rings that do not fit are refused, and so are options
+    // asking for more than the whole area.
+    let e = dpsock::TcpStream::connect_with_buffers(&client, to, 3 << 20, 3 << 20)
+        .err()
+        .unwrap();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "{e}");
+    let l = dpsock::TcpListener::bind(&client, "0.0.0.0:8081".parse().unwrap()).unwrap();
+    let e = l.set_recv_buffer_size(8 << 20).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "{e}");
+    l.set_send_buffer_size(1 << 20).unwrap();
+    let e = s.set_recv_buffer_size(16 << 20).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOBUFS), "{e}");
+    // Smaller receive slots are fine, and the socket still works.
+    s.set_recv_buffer_size(8192).unwrap();
+    drop(c);
+    router.assert_running();
+    let (status, _, _) = router.stop();
+    assert!(status.success());
 }

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     int l = dp_socket(c, AF_INET, SOCK_STREAM);
+    /* Options as on a kernel socket: reuse the port, 512 KiB rings per connection. */
+    int one = 1, ring = 512 * 1024;
+    if (l < 0 || dp_setsockopt(c, l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        dp_setsockopt(c, l, SOL_SOCKET, SO_RCVBUF, &ring, sizeof ring) < 0 ||
+        dp_setsockopt(c, l, SOL_SOCKET, SO_SNDBUF, &ring, sizeof ring) < 0) {
+        fprintf(stderr, "dp_setsockopt: %s\n", strerror(errno));
+        return 1;
+    }
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
     addr.sin_port = htons((unsigned short)atoi(argv[2]));
@@ -45,6 +54,9 @@ int main(int argc, char **argv) {
         if (s < 0) {
             fprintf(stderr, "dp_accept: %s\n", strerror(errno));
             return 1;
+        }
+        if (dp_setsockopt(c, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+            fprintf(stderr, "TCP_NODELAY: %s\n", strerror(errno));
         }
         char buf[8192];
         long total = 0;

@@ -59,10 +59,13 @@ int dp_accept(dp_client *c, int s, struct sockaddr *addr, socklen_t *len);
 /* TCP: connects and waits for the handshake. */
 int dp_connect(dp_client *c, int s, const struct sockaddr *addr, socklen_t len);
 
-/* TCP: queues up to len bytes (waits while 256 KiB are still on their way in). */
+/* TCP: copies up to len bytes into the connection's send ring in shared memory
+ * (waits while it is full); the dataplane builds frames straight from the ring. */
 ssize_t dp_send(dp_client *c, int s, const void *buf, size_t len, int flags);
 
-/* TCP: waits for bytes; 0 at the end of the stream. */
+/* TCP: waits for bytes, copied out of the connection's receive ring in shared
+ * memory (the dataplane wrote them there from the frames); 0 at the end of the
+ * stream. */
 ssize_t dp_recv(dp_client *c, int s, void *buf, size_t len, int flags);
 
 /* TCP: SHUT_WR / SHUT_RDWR send FIN after the queued bytes; SHUT_RD does nothing. */
@@ -71,6 +74,15 @@ int dp_shutdown(dp_client *c, int s, int how);
 /* The local / peer address of a socket. */
 int dp_getsockname(dp_client *c, int s, struct sockaddr *addr, socklen_t *len);
 int dp_getpeername(dp_client *c, int s, struct sockaddr *addr, socklen_t *len);
+
+/* Sets an int option: SOL_SOCKET SO_REUSEADDR (TCP: accepted, a listener may
+ * always come back on a port with TIME-WAIT connections), SO_RCVBUF (UDP receive
+ * slots; TCP before dp_listen/dp_connect, or a listener: the receive ring of its
+ * connections), SO_SNDBUF (TCP, likewise: the send ring), SO_KEEPALIVE; IPPROTO_TCP
+ * TCP_NODELAY. Buffers come from the application's buffer memory (ENOBUFS when
+ * full); a connected socket's rings are not resized (EISCONN); others ENOPROTOOPT. */
+int dp_setsockopt(dp_client *c, int s, int level, int name, const void *val,
+                  socklen_t len);
 
 /* Closes a socket (a connection finishes with FIN after its queued bytes). */
 int dp_close(dp_client *c, int s);

@@ -30,8 +30,9 @@ pub struct DpClient {
 enum Slot {
     Unbound(c_int),
     Udp(UdpSocket),
-    /// A TCP socket before listen/connect: its family and the address bound.
-    Tcp(c_int, Option<SocketAddr>),
+    /// A TCP socket before listen/connect: its family, the address bound, and the
+    /// send and receive ring sizes asked for (SO_SNDBUF, SO_RCVBUF; 0: the default).
+    Tcp(c_int, Option<SocketAddr>, [usize; 2]),
     Listener(TcpListener),
     Stream(TcpStream),
 }
@@ -194,7 +195,7 @@ pub unsafe extern "C" fn dp_socket(c: *mut DpClient, domain: c_int, ty: c_int) -
     }
     let slot = match ty & 0xf {
         libc::SOCK_DGRAM => Slot::Unbound(domain),
-        libc::SOCK_STREAM => Slot::Tcp(domain, None),
+        libc::SOCK_STREAM => Slot::Tcp(domain, None, [0, 0]),
         _ => return set_errno(libc::EPROTONOSUPPORT),
     };
     with(c, |c| {
@@ -218,7 +219,7 @@ fn bind_slot(c: &DpClient, s: c_int, addr: Option<SocketAddr>) -> c_int {
     };
     let domain = match slot {
         Some(Slot::Unbound(d)) => *d,
-        Some(Slot::Tcp(d, bound @ None)) => {
+        Some(Slot::Tcp(d, bound @ None, _)) => {
             // TCP: the address waits for dp_listen.
             return match addr {
                 Some(a) if a.is_ipv4() == (*d == libc::AF_INET) => {
@@ -437,14 +438,25 @@ fn with_slot<R>(c: &DpClient, s: c_int, f: impl FnOnce(&mut Slot) -> R) -> Optio
 pub unsafe extern "C" fn dp_listen(c: *mut DpClient, s: c_int, _backlog: c_int) -> c_int {
     with(c, |c| {
         with_slot(c, s, |slot| match slot {
-            Slot::Tcp(_, Some(addr)) => match TcpListener::bind(&c.client, *addr) {
-                Ok(l) => {
-                    *slot = Slot::Listener(l);
-                    0
+            Slot::Tcp(_, Some(addr), [snd, rcv]) => {
+                let l = TcpListener::bind(&c.client, *addr).and_then(|l| {
+                    if *snd > 0 {
+                        l.set_send_buffer_size(*snd)?;
+                    }
+                    if *rcv > 0 {
+                        l.set_recv_buffer_size(*rcv)?;
+                    }
+                    Ok(l)
+                });
+                match l {
+                    Ok(l) => {
+                        *slot = Slot::Listener(l);
+                        0
+                    }
+                    Err(e) => set_errno(io_errno(&e)),
                 }
-                Err(e) => set_errno(io_errno(&e)),
-            },
-            Slot::Tcp(_, None) => set_errno(libc::EDESTADDRREQ),
+            }
+            Slot::Tcp(_, None, _) => set_errno(libc::EDESTADDRREQ),
             _ => set_errno(libc::EOPNOTSUPP),
         })
         .unwrap_or_else(|| set_errno(libc::EBADF))
@@ -504,16 +516,18 @@ pub unsafe extern "C" fn dp_connect(
     };
     with(c, |c| {
         with_slot(c, s, |slot| match slot {
-            Slot::Tcp(d, _) if to.is_ipv4() != (*d == libc::AF_INET) => {
+            Slot::Tcp(d, ..) if to.is_ipv4() != (*d == libc::AF_INET) => {
                 set_errno(libc::EAFNOSUPPORT)
             }
-            Slot::Tcp(..) => match TcpStream::connect(&c.client, to) {
-                Ok(t) => {
-                    *slot = Slot::Stream(t);
-                    0
+            Slot::Tcp(_, _, [snd, rcv]) => {
+                match TcpStream::connect_with_buffers(&c.client, to, *snd, *rcv) {
+                    Ok(t) => {
+                        *slot = Slot::Stream(t);
+                        0
+                    }
+                    Err(e) => set_errno(io_errno(&e)),
                 }
-                Err(e) => set_errno(io_errno(&e)),
-            },
+            }
             Slot::Stream(_) => set_errno(libc::EISCONN),
             _ => set_errno(libc::EOPNOTSUPP),
         })
@@ -663,7 +677,7 @@ fn sockname(
             (Some(Some(Slot::Listener(l))), false) => l.local_addr().ok(),
             (Some(Some(Slot::Stream(t))), false) => t.local_addr().ok(),
             (Some(Some(Slot::Stream(t))), true) => t.peer_addr().ok(),
-            (Some(Some(Slot::Tcp(_, a))), false) => *a,
+            (Some(Some(Slot::Tcp(_, a, _))), false) => *a,
             (Some(Some(_)), true) => return set_errno(libc::ENOTCONN),
             (Some(Some(_)), false) => None,
             _ => return set_errno(libc::EBADF),
@@ -676,6 +690,71 @@ fn sockname(
             }
             None => set_errno(libc::EINVAL),
         }
+    })
+    .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+/// Sets a socket option from an `int` at `val` (`len` at least `sizeof(int)`):
+/// `SOL_SOCKET`: `SO_REUSEADDR` (TCP: accepted; the stack never refuses a listener
+/// because of connections in TIME-WAIT on its port, which is what the option allows on
+/// Linux), `SO_RCVBUF` (UDP: receive slots; TCP before `dp_listen`/`dp_connect`, or a
+/// listener: the receive ring of its connections), `SO_SNDBUF` (TCP, likewise: the
+/// send ring), `SO_KEEPALIVE` (a connection: probes after 2 hours idle, or off);
+/// `IPPROTO_TCP`: `TCP_NODELAY` (a connection). Buffer sizes come out of the
+/// application's buffer memory (`ENOBUFS` when they cannot fit); an established
+/// connection's rings are not resized (`EISCONN`). Others: `ENOPROTOOPT`.
+///
+/// # Safety
+/// `c` from [`dp_attach`]; `val` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn dp_setsockopt(
+    c: *mut DpClient,
+    s: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const std::ffi::c_void,
+    len: libc::socklen_t,
+) -> c_int {
+    if val.is_null() || (len as usize) < std::mem::size_of::<c_int>() {
+        return set_errno(libc::EINVAL);
+    }
+    // SAFETY: at least an int's bytes are readable (checked above).
+    let v = unsafe { std::ptr::read_unaligned(val.cast::<c_int>()) };
+    let size = usize::try_from(v).unwrap_or(0);
+    with(c, |c| {
+        with_slot(c, s, |slot| {
+            let r: std::io::Result<()> = match (level, name, slot) {
+                (libc::SOL_SOCKET, libc::SO_REUSEADDR, Slot::Tcp(..) | Slot::Listener(_)) => Ok(()),
+                (libc::SOL_SOCKET, libc::SO_RCVBUF, Slot::Udp(u)) => u.set_recv_buffer_size(size),
+                (libc::SOL_SOCKET, libc::SO_RCVBUF, Slot::Tcp(_, _, b)) => {
+                    b[1] = size;
+                    Ok(())
+                }
+                (libc::SOL_SOCKET, libc::SO_SNDBUF, Slot::Tcp(_, _, b)) => {
+                    b[0] = size;
+                    Ok(())
+                }
+                (libc::SOL_SOCKET, libc::SO_RCVBUF, Slot::Listener(l)) => {
+                    l.set_recv_buffer_size(size)
+                }
+                (libc::SOL_SOCKET, libc::SO_SNDBUF, Slot::Listener(l)) => {
+                    l.set_send_buffer_size(size)
+                }
+                (libc::SOL_SOCKET, libc::SO_RCVBUF | libc::SO_SNDBUF, Slot::Stream(_)) => {
+                    Err(std::io::Error::from_raw_os_error(libc::EISCONN))
+                }
+                (libc::SOL_SOCKET, libc::SO_KEEPALIVE, Slot::Stream(t)) => {
+                    t.set_keepalive((v != 0).then(|| std::time::Duration::from_secs(7200)))
+                }
+                (libc::IPPROTO_TCP, libc::TCP_NODELAY, Slot::Stream(t)) => t.set_nodelay(v != 0),
+                _ => Err(std::io::Error::from_raw_os_error(libc::ENOPROTOOPT)),
+            };
+            match r {
+                Ok(()) => 0,
+                Err(e) => set_errno(io_errno(&e)),
+            }
+        })
+        .unwrap_or_else(|| set_errno(libc::EBADF))
     })
     .unwrap_or_else(|| set_errno(libc::EINVAL))
 }

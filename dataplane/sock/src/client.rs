@@ -17,6 +17,14 @@
 //! from all. Sends are queued, not awaited: an error the daemon reports for one (no
 //! route, say) comes back from the socket's next call, as with an ICMP error on a kernel
 //! socket. If the daemon goes away, every call fails with `ConnectionAborted`.
+//!
+//! Payload lives in the application's buffer area in the shared memory
+//! ([`crate::shm`]): datagrams in send and receive slots, a TCP connection's bytes in its
+//! send and receive rings, which the daemon's stack uses as its own buffers. The
+//! `std`-like calls copy between the caller's buffer and that memory (the stack copies
+//! between it and frames); `send_with`/`recv_with` and `write_with`/`read_with` lend the
+//! memory itself, so the only copy is the stack's. Lent closures run under the client's
+//! lock and must not call the client.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
@@ -26,7 +34,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::shm::{op, Entry, Region, DATA_MAX};
+use crate::shm::{op, Entry, Region, Rings, DGRAM_MAX, UDP_TX_SLOTS};
 
 /// Received datagrams a socket keeps on the client side before it drops.
 const CLIENT_QUEUE: usize = 1024;
@@ -49,19 +57,38 @@ struct Inner {
     scratch: Entry,
     /// The shard of the next connect (round robin).
     next_shard: u32,
+    /// Per shard: UDP send slots used (the next slot is this modulo the slot count).
+    udp_tx_next: Vec<u32>,
+}
+
+/// A datagram waiting in a receive slot: its shard, where it is, how long, the slot
+/// extent's control word, the sender.
+struct Dgram {
+    shard: u32,
+    off: usize,
+    len: usize,
+    ctl: usize,
+    from: SocketAddr,
 }
 
 #[derive(Default)]
 struct SockState {
-    /// UDP: datagrams received.
-    rx: VecDeque<(Vec<u8>, SocketAddr)>,
-    /// TCP: bytes received, end of stream, the connect result, a failure.
-    bytes: VecDeque<u8>,
+    /// UDP: datagrams received (in receive slots of the buffer area).
+    rx: VecDeque<Dgram>,
+    /// TCP: the connection's rings in the buffer area.
+    rings: Option<Rings>,
+    /// TCP: bytes committed to the send ring and acknowledged (totals).
+    committed: u64,
+    acked: u64,
+    /// TCP: bytes announced readable and read (totals).
+    readable: u64,
+    consumed: u64,
+    /// TCP: bytes read whose TCP_CONSUME is not posted yet (the request ring was full).
+    owed: u64,
+    /// TCP: end of stream, the connect result, a failure.
     eof: bool,
     connected: Option<i32>,
     closed: Option<i32>,
-    /// TCP: bytes sent to the daemon not yet in the stack (send credit used).
-    inflight: usize,
     /// A UDP socket.
     udp: bool,
     /// A listener's accepted connections: (socket key, peer).
@@ -188,6 +215,7 @@ impl Client {
                 dead: false,
                 scratch: Entry::default(),
                 next_shard: 0,
+                udp_tx_next: vec![0; shards as usize],
             })),
         })
     }
@@ -367,6 +395,20 @@ impl Entry {
 }
 
 impl Inner {
+    /// Posts TCP_CONSUME of `n` bytes on `shard`'s socket `id`; false when the request
+    /// ring is full (try again later).
+    fn post_consume(&mut self, shard: u32, id: u32, n: u64) -> bool {
+        self.seq += 1;
+        let mut e = Entry::new(op::TCP_CONSUME, self.seq);
+        e.set_sock(id);
+        e.set_arg(n);
+        let pushed = self.region.requests(shard).is_some_and(|q| q.push(&e));
+        if pushed {
+            self.wake(shard);
+        }
+        pushed
+    }
+
     /// Wakes `shard` if it sleeps (a full wake-up socket means one is pending).
     fn wake(&self, shard: u32) {
         if self
@@ -402,15 +444,28 @@ impl Inner {
                         let st = self.queues.entry(key).or_default();
                         if e.op() == op::SOCK_ERROR {
                             st.icmp = Some(e.result());
-                        } else if let Some(from) = e.addr() {
+                        } else {
+                            let (off, len) = e.buf();
+                            let d = Dgram {
+                                shard,
+                                off: off as usize,
+                                len: len as usize,
+                                ctl: e.arg() as usize,
+                                from: e.addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                            };
                             if st.rx.len() >= CLIENT_QUEUE {
                                 st.dropped += 1;
+                                consume_slot(&self.region, &d);
                             } else {
-                                st.rx.push_back((e.data().to_vec(), from));
+                                st.rx.push_back(d);
                             }
                         }
                     }
-                    op::UDP_SEND | op::CLOSE | op::TCP_SEND | op::TCP_SHUTDOWN => {
+                    op::UDP_SEND
+                    | op::CLOSE
+                    | op::TCP_SEND
+                    | op::TCP_SHUTDOWN
+                    | op::TCP_CONSUME => {
                         // Not awaited: keep only their errors.
                         if e.result() < 0 {
                             if let Some(key) = key {
@@ -433,6 +488,7 @@ impl Inner {
                             ckey,
                             SockState {
                                 connected: Some(0),
+                                rings: valid_rings(&self.region, e),
                                 ..SockState::default()
                             },
                         );
@@ -451,11 +507,9 @@ impl Inner {
                         let st = self.queues.entry(key).or_default();
                         match e.op() {
                             op::TCP_CONNECTED => st.connected = Some(e.result()),
-                            op::TCP_DATA => st.bytes.extend(e.data()),
+                            op::TCP_DATA => st.readable = st.readable.wrapping_add(e.arg()),
                             op::TCP_EOF => st.eof = true,
-                            op::TCP_SENT => {
-                                st.inflight = st.inflight.saturating_sub(e.arg() as usize)
-                            }
+                            op::TCP_SENT => st.acked = st.acked.wrapping_add(e.arg()),
                             _ => st.closed = Some(e.result()),
                         }
                     }
@@ -474,6 +528,11 @@ impl Inner {
                                 k,
                                 SockState {
                                     udp: opcode == op::UDP_BIND,
+                                    rings: if opcode == op::TCP_CONNECT {
+                                        valid_rings(&self.region, e)
+                                    } else {
+                                        None
+                                    },
                                     ..SockState::default()
                                 },
                             );
@@ -484,6 +543,58 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// The rings an entry names, if they lie inside the buffer area.
+fn valid_rings(region: &Region, e: &Entry) -> Option<Rings> {
+    let r = Rings::get(e)?;
+    let ok = |off: u64, len: u64| {
+        len > 0
+            && region.payload(off as usize, len as usize).is_some()
+            && len <= u64::from(u32::MAX)
+    };
+    (ok(r.tx_off, r.tx_len) && ok(r.rx_off, r.rx_len)).then_some(r)
+}
+
+/// Room a writer waits for before it writes: what it wants, or a quarter of the send
+/// ring, whichever is less (like Linux's minimum write space), so that a writer on a
+/// full ring writes in batches rather than a few bytes per acknowledgement.
+fn wspace(ring: u64, want: u64) -> u64 {
+    want.min(ring / 4).max(1)
+}
+
+/// Counts a datagram's receive slot consumed (the daemon may reuse it).
+fn consume_slot(region: &Region, d: &Dgram) {
+    if let Some(c) = region.payload_u32(d.ctl) {
+        c.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Copies `data` into the ring of `len` bytes at `off`, starting `pos` bytes in
+/// (wrapping).
+fn ring_write(region: &Region, off: u64, len: u64, pos: u64, data: &[u8]) {
+    let start = (pos % len) as usize;
+    let first = data.len().min(len as usize - start);
+    if let Some(d) = region.payload_mut(off as usize + start, first) {
+        d.copy_from_slice(&data[..first]);
+    }
+    if let Some(d) = region.payload_mut(off as usize, data.len() - first) {
+        d.copy_from_slice(&data[first..]);
+    }
+}
+
+/// Copies from the ring of `len` bytes at `off`, starting `pos` bytes in (wrapping),
+/// into `out`.
+fn ring_read(region: &Region, off: u64, len: u64, pos: u64, out: &mut [u8]) {
+    let start = (pos % len) as usize;
+    let first = out.len().min(len as usize - start);
+    let n = out.len();
+    if let Some(s) = region.payload(off as usize + start, first) {
+        out[..first].copy_from_slice(s);
+    }
+    if let Some(s) = region.payload(off as usize, n - first) {
+        out[first..].copy_from_slice(s);
     }
 }
 
@@ -601,37 +712,100 @@ impl UdpSocket {
     }
 
     /// Queues `buf` as one datagram to `dst`; returns its length. At most
-    /// [`DATA_MAX`] bytes.
+    /// [`DGRAM_MAX`] bytes. The datagram is copied once, into a send slot of the
+    /// shared buffer area; the daemon builds the frame from the slot.
     pub fn send_to(&self, buf: &[u8], dst: SocketAddr) -> io::Result<usize> {
-        if buf.len() > DATA_MAX {
+        if buf.len() > DGRAM_MAX {
             return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
         }
-        {
-            let mut g = self.client.lock();
-            self.pending_error(&mut g)?;
-        }
-        let mut e = Entry::new(op::UDP_SEND, 0);
-        e.set_sock(self.ids[0]);
-        e.set_addr(dst);
-        e.set_data(buf);
-        self.client.submit(0, e)?;
-        Ok(buf.len())
+        self.send_with(dst, |slot| {
+            slot[..buf.len()].copy_from_slice(buf);
+            buf.len()
+        })
     }
 
-    /// Receives one datagram into `buf` (cut to its length), returning the datagram's
-    /// length and sender; waits unless non-blocking, up to the read timeout.
-    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+    /// Sends one datagram to `dst` written in place: `fill` gets a send slot of the
+    /// shared buffer area ([`DGRAM_MAX`] bytes) and returns the datagram's length
+    /// (cut to the slot). The daemon builds the frame from the slot: the datagram's
+    /// only copy. `fill` runs under the client's lock: it must not call the client.
+    pub fn send_with(
+        &self,
+        dst: SocketAddr,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> io::Result<usize> {
+        let mut fill = Some(fill);
         let mut backoff = Backoff::new();
         loop {
             {
                 let mut g = self.client.lock();
+                if g.dead {
+                    return Err(gone());
+                }
+                self.pending_error(&mut g)?;
+                let next = g.udp_tx_next[0];
+                let done = g
+                    .region
+                    .udp_tx_done(0)
+                    .map_or(0, |d| d.load(std::sync::atomic::Ordering::Acquire));
+                let ring_room = g.region.requests(0).is_some_and(|r| r.has_room());
+                if next.wrapping_sub(done) < UDP_TX_SLOTS && ring_room {
+                    let off = g.region.udp_tx_slot(0, next);
+                    let n = match (g.region.payload_mut(off, DGRAM_MAX), fill.take()) {
+                        (Some(slot), Some(f)) => f(slot).min(DGRAM_MAX),
+                        _ => return Err(io::Error::from_raw_os_error(libc::EFAULT)),
+                    };
+                    g.seq += 1;
+                    let mut e = Entry::new(op::UDP_SEND, g.seq);
+                    e.set_sock(self.ids[0]);
+                    e.set_addr(dst);
+                    e.set_buf(off as u64, n as u32);
+                    // Room was checked under the lock; we are the only producer.
+                    if g.region.requests(0).is_some_and(|r| r.push(&e)) {
+                        g.udp_tx_next[0] = next.wrapping_add(1);
+                        g.wake(0);
+                        return Ok(n);
+                    }
+                    return Err(gone());
+                }
                 g.pump();
-                if let Some((d, from)) = g.queues.get_mut(&self.key).and_then(|s| s.rx.pop_front())
-                {
-                    let n = d.len().min(buf.len());
-                    buf[..n].copy_from_slice(&d[..n]);
-                    return Ok((d.len(), from));
+            }
+            backoff.wait(&self.client)?;
+        }
+    }
+
+    /// Receives one datagram into `buf` (cut to its length), returning the datagram's
+    /// length and sender; waits unless non-blocking, up to the read timeout. The
+    /// datagram is copied once, from its receive slot in the shared buffer area (the
+    /// daemon wrote it there from the frame).
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_with(|d, from| {
+            let n = d.len().min(buf.len());
+            buf[..n].copy_from_slice(&d[..n]);
+            (d.len(), from)
+        })
+    }
+
+    /// Receives one datagram and lends it to `f` in place (its receive slot in the
+    /// shared buffer area: the frame's payload was copied there once, and that is the
+    /// only copy); the slot is reused after `f` returns. Waits like
+    /// [`UdpSocket::recv_from`]. `f` runs under the client's lock: it must not call
+    /// the client.
+    pub fn recv_with<R>(&self, f: impl FnOnce(&[u8], SocketAddr) -> R) -> io::Result<R> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut backoff = Backoff::new();
+        let mut f = Some(f);
+        loop {
+            {
+                let mut g = self.client.lock();
+                g.pump();
+                if let Some(d) = g.queues.get_mut(&self.key).and_then(|s| s.rx.pop_front()) {
+                    let bytes = g.region.payload(d.off, d.len.min(DGRAM_MAX)).unwrap_or(&[]);
+                    let r = f.take().map(|f| f(bytes, d.from));
+                    consume_slot(&g.region, &d);
+                    g.wake(d.shard);
+                    if let Some(r) = r {
+                        return Ok(r);
+                    }
                 }
                 self.pending_error(&mut g)?;
                 if g.dead {
@@ -684,6 +858,26 @@ impl TcpListener {
     /// The address listened on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local)
+    }
+
+    /// The send ring (SO_SNDBUF) of connections accepted from now on, in bytes (never
+    /// less than the stack's own send buffer), out of the application's buffer memory.
+    pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.setopt_all(crate::shm::opt::SO_SNDBUF, bytes)
+    }
+
+    /// The receive ring (SO_RCVBUF) of connections accepted from now on, in bytes
+    /// (never less than the stack's own receive buffer).
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.setopt_all(crate::shm::opt::SO_RCVBUF, bytes)
+    }
+
+    fn setopt_all(&self, name: u32, bytes: usize) -> io::Result<()> {
+        let v = u32::try_from(bytes).unwrap_or(u32::MAX);
+        for (shard, id) in self.ids.iter().enumerate() {
+            self.client.setopt(shard as u32, *id, name, v)?;
+        }
+        Ok(())
     }
 
     /// Waits for the next connection.
@@ -743,6 +937,20 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connects to `remote` and waits until the connection is established.
     pub fn connect(client: &Client, remote: SocketAddr) -> io::Result<TcpStream> {
+        Self::connect_with_buffers(client, remote, 0, 0)
+    }
+
+    /// Like [`TcpStream::connect`], with the send and receive rings of `send` and
+    /// `recv` bytes (SO_SNDBUF, SO_RCVBUF; 0: the defaults, 512 and 256 KiB; never less than
+    /// the stack's own buffers). They come out of the application's buffer memory:
+    /// `ENOBUFS` when it has no room.
+    pub fn connect_with_buffers(
+        client: &Client,
+        remote: SocketAddr,
+        send: usize,
+        recv: usize,
+    ) -> io::Result<TcpStream> {
+        let clamp = |v: usize| u64::from(u32::try_from(v).unwrap_or(u32::MAX));
         let shard = {
             let mut g = client.lock();
             let s = g.next_shard % g.shards.max(1);
@@ -751,6 +959,7 @@ impl TcpStream {
         };
         let mut e = Entry::new(op::TCP_CONNECT, 0);
         e.set_addr(remote);
+        e.set_arg((clamp(send) << 32) | clamp(recv));
         let c = client.call(shard, e)?;
         let s = TcpStream {
             client: client.clone(),
@@ -823,34 +1032,44 @@ impl TcpStream {
         self.client.submit(self.shard, e).map(|_| ())
     }
 
-    /// Waits until every byte written has entered the dataplane's stack.
+    /// Waits until every byte written has entered the dataplane's stack (the daemon
+    /// took every send request before a no-op queued behind them).
     fn drain(&self) -> io::Result<()> {
-        let mut backoff = Backoff::new();
-        loop {
-            {
-                let mut g = self.client.lock();
-                g.pump();
-                let st = g.queues.get_mut(&self.key);
-                match st {
-                    Some(st) if st.inflight == 0 => return Ok(()),
-                    Some(st) => {
-                        if let Some(r) = st.closed.or(st.error.take()) {
-                            return Err(errno(r));
-                        }
-                    }
-                    None => return Ok(()),
-                }
-                if g.dead {
-                    return Err(gone());
-                }
-            }
-            backoff.wait(&self.client)?;
+        let seq = self.client.submit(self.shard, Entry::new(op::NOP, 0))?;
+        self.client.wait(seq, None)?;
+        let mut g = self.client.lock();
+        match g.queues.get_mut(&self.key) {
+            Some(st) => match st.closed.or(st.error.take()) {
+                Some(r) => Err(errno(r)),
+                None => Ok(()),
+            },
+            None => Ok(()),
         }
     }
-}
 
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads in place: `f` gets the received bytes that lie contiguously in the
+    /// connection's receive ring in the shared buffer area (the frames' payload was
+    /// copied there once, and that is the only copy) and returns how many it took;
+    /// their room is then given back. Waits like [`Read::read`]; `Ok(0)` at the end of
+    /// the stream. `f` runs under the client's lock: it must not call the client.
+    pub fn read_with(&mut self, f: impl FnOnce(&[u8]) -> usize) -> io::Result<usize> {
+        let mut f = Some(f);
+        self.read_inner(&mut |region, r, pos, avail| {
+            let start = pos % r.rx_len;
+            let n = avail.min(r.rx_len - start) as usize;
+            let bytes = region
+                .payload((r.rx_off + start) as usize, n)
+                .unwrap_or(&[]);
+            f.take().map_or(0, |f| f(bytes).min(bytes.len()))
+        })
+    }
+
+    /// Waits for readable bytes, then lets `take(region, rings, position, available)`
+    /// take some; posts their consumption.
+    fn read_inner(
+        &mut self,
+        take: &mut dyn FnMut(&Region, &Rings, u64, u64) -> usize,
+    ) -> io::Result<usize> {
         let deadline = self.timeout.map(|t| Instant::now() + t);
         let mut backoff = Backoff::new();
         loop {
@@ -858,17 +1077,35 @@ impl Read for TcpStream {
                 let mut g = self.client.lock();
                 g.pump();
                 let dead = g.dead;
+                let g = &mut *g;
                 let Some(st) = g.queues.get_mut(&self.key) else {
                     return Err(io::Error::from_raw_os_error(libc::EBADF));
                 };
-                if !st.bytes.is_empty() {
-                    let n = buf.len().min(st.bytes.len());
-                    for (d, s) in buf.iter_mut().zip(st.bytes.drain(..n)) {
-                        *d = s;
+                let avail = st.readable.wrapping_sub(st.consumed);
+                if let (Some(r), true) = (st.rings, avail > 0) {
+                    let n = take(&g.region, &r, st.consumed, avail) as u64;
+                    st.consumed = st.consumed.wrapping_add(n);
+                    st.owed += n;
+                    let owed = st.owed;
+                    if owed > 0 && g.post_consume(self.shard, self.id, owed) {
+                        if let Some(st) = g.queues.get_mut(&self.key) {
+                            st.owed = 0;
+                        }
                     }
-                    return Ok(n);
+                    return Ok(n as usize);
                 }
-                if st.eof || buf.is_empty() {
+                if st.owed > 0 {
+                    let owed = st.owed;
+                    if g.post_consume(self.shard, self.id, owed) {
+                        if let Some(st) = g.queues.get_mut(&self.key) {
+                            st.owed = 0;
+                        }
+                    }
+                }
+                let Some(st) = g.queues.get(&self.key) else {
+                    return Err(io::Error::from_raw_os_error(libc::EBADF));
+                };
+                if st.eof {
                     return Ok(0);
                 }
                 if let Some(r) = st.closed {
@@ -884,14 +1121,30 @@ impl Read for TcpStream {
             backoff.wait(&self.client)?;
         }
     }
-}
 
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let n = buf.len().min(DATA_MAX);
+    /// Writes in place: `f` gets the free room that lies contiguously in the
+    /// connection's send ring in the shared buffer area and returns how many bytes it
+    /// wrote there; the stack builds frames from the ring, so that is the only copy.
+    /// Waits for room. `f` runs under the client's lock: it must not call the client.
+    pub fn write_with(&mut self, f: impl FnOnce(&mut [u8]) -> usize) -> io::Result<usize> {
+        let mut f = Some(f);
+        self.write_inner(u64::MAX, &mut |region, r, pos, free| {
+            let start = pos % r.tx_len;
+            let n = free.min(r.tx_len - start) as usize;
+            match (region.payload_mut((r.tx_off + start) as usize, n), f.take()) {
+                (Some(room), Some(f)) => f(room).min(n),
+                _ => 0,
+            }
+        })
+    }
+
+    /// Waits for room for `want` bytes or a quarter of the ring ([`wspace`]), then lets
+    /// `put(region, rings, position, free)` write some; posts them.
+    fn write_inner(
+        &mut self,
+        want: u64,
+        put: &mut dyn FnMut(&Region, &Rings, u64, u64) -> usize,
+    ) -> io::Result<usize> {
         let mut backoff = Backoff::new();
         loop {
             {
@@ -900,25 +1153,71 @@ impl Write for TcpStream {
                 if g.dead {
                     return Err(gone());
                 }
+                let g = &mut *g;
                 let Some(st) = g.queues.get_mut(&self.key) else {
                     return Err(io::Error::from_raw_os_error(libc::EBADF));
                 };
                 if let Some(r) = st.closed.or(st.error.take()) {
                     return Err(errno(r));
                 }
-                if st.inflight + n <= crate::shm::TCP_CREDIT {
-                    // Counted before it can be returned.
-                    st.inflight += n;
-                    break;
+                let Some(r) = st.rings else {
+                    return Err(io::Error::from_raw_os_error(libc::ENOTCONN));
+                };
+                let used = st.committed.wrapping_sub(st.acked).min(r.tx_len);
+                let free = r.tx_len - used;
+                let room = g.region.requests(self.shard).is_some_and(|q| q.has_room());
+                if free >= wspace(r.tx_len, want) && room {
+                    let pos = st.committed;
+                    let n = put(&g.region, &r, pos, free) as u64;
+                    if n == 0 {
+                        return Ok(0);
+                    }
+                    g.seq += 1;
+                    let mut e = Entry::new(op::TCP_SEND, g.seq);
+                    e.set_sock(self.id);
+                    e.set_arg(n);
+                    if !g.region.requests(self.shard).is_some_and(|q| q.push(&e)) {
+                        return Err(gone());
+                    }
+                    if let Some(st) = g.queues.get_mut(&self.key) {
+                        st.committed = st.committed.wrapping_add(n);
+                    }
+                    g.wake(self.shard);
+                    return Ok(n as usize);
                 }
             }
             backoff.wait(&self.client)?;
         }
-        let mut e = Entry::new(op::TCP_SEND, 0);
-        e.set_sock(self.id);
-        e.set_data(&buf[..n]);
-        self.client.submit(self.shard, e)?;
-        Ok(n)
+    }
+}
+
+impl Read for TcpStream {
+    /// Copies received bytes out of the shared receive ring (the second copy after
+    /// frame to ring; [`TcpStream::read_with`] avoids it).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.read_inner(&mut |region, r, pos, avail| {
+            let n = (buf.len() as u64).min(avail) as usize;
+            ring_read(region, r.rx_off, r.rx_len, pos, &mut buf[..n]);
+            n
+        })
+    }
+}
+
+impl Write for TcpStream {
+    /// Copies `buf` into the shared send ring (the stack then builds frames from the
+    /// ring: a second copy; [`TcpStream::write_with`] avoids the first).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.write_inner(buf.len() as u64, &mut |region, r, pos, free| {
+            let n = (buf.len() as u64).min(free) as usize;
+            ring_write(region, r.tx_off, r.tx_len, pos, &buf[..n]);
+            n
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -955,7 +1254,7 @@ impl Client {
 pub struct Interest {
     /// Data (or a connection, an end of stream, an error) to read.
     pub readable: bool,
-    /// Room to write (TCP send credit).
+    /// Room to write (TCP: a quarter of the send ring free, or more).
     pub writable: bool,
 }
 
@@ -1078,7 +1377,7 @@ impl Poller {
                         continue;
                     };
                     let readable = !st.rx.is_empty()
-                        || !st.bytes.is_empty()
+                        || st.readable != st.consumed
                         || !st.accepted.is_empty()
                         || st.eof
                         || st.closed.is_some()
@@ -1088,7 +1387,10 @@ impl Poller {
                     let writable = st.udp
                         || (st.connected == Some(0)
                             && st.closed.is_none()
-                            && st.inflight < crate::shm::TCP_CREDIT);
+                            && st.rings.is_some_and(|r| {
+                                let used = st.committed.wrapping_sub(st.acked).min(r.tx_len);
+                                r.tx_len - used >= wspace(r.tx_len, u64::MAX)
+                            }));
                     let (r, w) = (readable && want.readable, writable && want.writable);
                     if r || w {
                         events.push(Event {

@@ -938,6 +938,85 @@ impl Stack {
         Ok(())
     }
 
+    /// Moves a connection's send and receive buffers into caller storage (bytes they
+    /// hold move along; afterwards stream bytes lie at `position % capacity`, counted
+    /// from the move). Each storage must be at least as large as the buffer it
+    /// replaces ([`Tcb::buffer_capacities`]); otherwise both are handed back.
+    #[allow(clippy::type_complexity)]
+    pub fn tcp_move_buffers(
+        &mut self,
+        h: TcpHandle,
+        tx: Box<dyn crate::tcp::ring::RingStorage>,
+        rx: Box<dyn crate::tcp::ring::RingStorage>,
+    ) -> Result<
+        (),
+        (
+            Box<dyn crate::tcp::ring::RingStorage>,
+            Box<dyn crate::tcp::ring::RingStorage>,
+        ),
+    > {
+        match self.tcp_conn_checked(h) {
+            Ok(t) => t.move_buffers(tx, rx),
+            Err(_) => Err((tx, rx)),
+        }
+    }
+
+    /// Sends `n` bytes the caller wrote in place into the send buffer's free space
+    /// (right after the queued bytes, in the storage of [`Stack::tcp_move_buffers`]);
+    /// returns how many were taken (never more than the free space).
+    pub fn tcp_send_committed(
+        &mut self,
+        now: Instant,
+        h: TcpHandle,
+        n: usize,
+    ) -> Result<usize, SocketError> {
+        self.tcp.now = now;
+        let t = self.tcp_conn_checked(h)?;
+        if let Some(e) = t.error() {
+            return Err(SocketError::Connection(e));
+        }
+        if !t.can_send() {
+            return Err(SocketError::InvalidState(t.state));
+        }
+        let n = t.send_commit(n);
+        self.tcp_flush(now, h);
+        Ok(n)
+    }
+
+    /// Drops up to `n` received bytes the caller read in place (from the receive
+    /// buffer's storage); returns how many. Like [`Stack::tcp_recv`], it may open the
+    /// window.
+    pub fn tcp_recv_consume(&mut self, h: TcpHandle, n: usize) -> Result<usize, SocketError> {
+        let now = self.tcp.now;
+        let t = self.tcp_conn_checked(h)?;
+        let n = t.recv_consume(n);
+        if n > 0 {
+            self.tcp_flush(now, h);
+        }
+        Ok(n)
+    }
+
+    /// How the received stream ends, once every received byte has been read: `None`
+    /// while more may come, `Some(Ok(()))` at the end of the stream (FIN, or closed),
+    /// `Some(Err(_))` when the connection failed. Unread bytes don't count: this looks
+    /// past them.
+    pub fn tcp_stream_end(&self, h: TcpHandle) -> Option<Result<(), SocketError>> {
+        let t = match self.tcp.sockets.get(h.0) {
+            Some(Socket::Conn(t)) if !t.app_closed() => t,
+            _ => return Some(Err(SocketError::InvalidHandle)),
+        };
+        if t.fin_received() {
+            return Some(Ok(()));
+        }
+        if let Some(e) = t.error() {
+            return Some(Err(SocketError::Connection(e)));
+        }
+        if t.state == TcpState::Closed {
+            return Some(Ok(()));
+        }
+        None
+    }
+
     /// Number of TCP sockets (listeners and connections, TIME-WAIT included).
     pub fn tcp_socket_count(&self) -> usize {
         self.tcp.sockets.len()

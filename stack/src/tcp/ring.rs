@@ -3,11 +3,63 @@
 //! Allocated once at connection setup; nothing here allocates afterwards. Besides queue
 //! operations it reads at an offset into the unread bytes (retransmission) and writes
 //! at an offset into the free space (out-of-order data, committed later).
+//!
+//! The bytes live on the heap, or in storage the caller supplies ([`RingStorage`]: the
+//! dataplane puts an application's connection buffers in memory it shares with the
+//! application, so the application writes and reads them in place). The ring's indices
+//! are always its own: storage only holds bytes.
+
+/// Bytes a ring may live in instead of its own heap allocation.
+///
+/// Whoever implements this for memory shared with another party (another process)
+/// takes care that the party only touches the ring's free part (send side) or held
+/// part (receive side) it was told about; the ring never trusts anything read from the
+/// storage beyond the bytes themselves.
+pub trait RingStorage: Send + std::fmt::Debug {
+    /// The bytes (the ring's capacity is their length; it must not change).
+    fn bytes(&self) -> &[u8];
+    /// The bytes, to write.
+    fn bytes_mut(&mut self) -> &mut [u8];
+}
+
+/// Where a ring's bytes are.
+#[derive(Debug)]
+enum Buf {
+    Heap(Box<[u8]>),
+    External(Box<dyn RingStorage>),
+}
+
+impl Default for Buf {
+    fn default() -> Self {
+        Buf::Heap(Box::default())
+    }
+}
+
+impl std::ops::Deref for Buf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Heap(b) => b,
+            Buf::External(s) => s.bytes(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Buf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Buf::Heap(b) => b,
+            Buf::External(s) => s.bytes_mut(),
+        }
+    }
+}
 
 /// A fixed-capacity byte ring.
 #[derive(Debug, Default)]
 pub struct RingBuffer {
-    buf: Box<[u8]>,
+    buf: Buf,
     head: usize,
     len: usize,
 }
@@ -16,10 +68,49 @@ impl RingBuffer {
     /// A ring of `capacity` bytes (zero: none allocated).
     pub fn new(capacity: usize) -> Self {
         RingBuffer {
-            buf: vec![0; capacity].into_boxed_slice(),
+            buf: Buf::Heap(vec![0; capacity].into_boxed_slice()),
             head: 0,
             len: 0,
         }
+    }
+
+    /// An empty ring in `storage` (its capacity is the storage's length).
+    pub fn with_storage(storage: Box<dyn RingStorage>) -> Self {
+        RingBuffer {
+            buf: Buf::External(storage),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Moves the ring into `storage`: every byte of the old storage (held bytes and
+    /// bytes written ahead of them) is copied so that the front lands at offset 0, so
+    /// afterwards the byte at stream position `p` (counted from the front at the move)
+    /// lies at offset `p % capacity`. Refused, handing `storage` back, when it is
+    /// smaller than the current capacity.
+    pub fn move_to_storage(
+        &mut self,
+        mut storage: Box<dyn RingStorage>,
+    ) -> Result<(), Box<dyn RingStorage>> {
+        let cap = self.buf.len();
+        if storage.bytes().len() < cap {
+            return Err(storage);
+        }
+        {
+            let dst = storage.bytes_mut();
+            let (a, b) = (&self.buf[self.head..], &self.buf[..self.head]);
+            dst[..a.len()].copy_from_slice(a);
+            dst[a.len()..a.len() + b.len()].copy_from_slice(b);
+        }
+        self.buf = Buf::External(storage);
+        self.head = 0;
+        Ok(())
+    }
+
+    /// Offset of the front (the oldest held byte) in the storage.
+    #[inline]
+    pub fn head_offset(&self) -> usize {
+        self.head
     }
 
     /// Bytes held.
@@ -142,6 +233,40 @@ mod tests {
         r.dequeue(&mut out);
         assert_eq!(&out, b"uvwxyz");
         assert_eq!(r.write_at(8, b"a"), 0);
+    }
+
+    #[derive(Debug)]
+    struct Outside(Vec<u8>);
+
+    impl RingStorage for Outside {
+        fn bytes(&self) -> &[u8] {
+            &self.0
+        }
+        fn bytes_mut(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+
+    #[test]
+    fn moves_into_caller_storage_front_first() {
+        let mut r = RingBuffer::new(8);
+        r.enqueue(b"abcdef");
+        let mut out = [0u8; 5];
+        r.dequeue(&mut out);
+        r.enqueue(b"ghij"); // wraps: held "fghij"
+        assert_eq!(r.write_at(1, b"Z"), 1); // ahead of the tail
+        assert!(r.move_to_storage(Box::new(Outside(vec![0; 4]))).is_err());
+        assert!(r.move_to_storage(Box::new(Outside(vec![0; 16]))).is_ok());
+        assert_eq!((r.capacity(), r.head_offset(), r.len()), (16, 0, 5));
+        let (a, b) = r.get(0, 16);
+        assert_eq!([a, b].concat(), b"fghij");
+        assert_eq!(r.write_at(0, b"Y"), 1);
+        r.commit(2);
+        let mut all = [0u8; 7];
+        assert_eq!(r.dequeue(&mut all), 7);
+        assert_eq!(&all, b"fghijYZ");
+        let mut s = RingBuffer::with_storage(Box::new(Outside(vec![0; 4])));
+        assert_eq!(s.enqueue(b"hello"), 4);
     }
 
     #[test]

@@ -532,6 +532,63 @@ impl Tcb {
     /// (RFC 9293 §3.8.6.2.2: two segments or half the buffer), a window update is due.
     pub(crate) fn recv(&mut self, out: &mut [u8]) -> usize {
         let n = self.rx.dequeue(out);
+        self.read_done(n);
+        n
+    }
+
+    /// Drops up to `n` received bytes that were read in place (from the receive
+    /// buffer's storage); returns how many. The window opens as after [`Tcb::recv`].
+    pub(crate) fn recv_consume(&mut self, n: usize) -> usize {
+        let n = n.min(self.rx.len());
+        self.rx.discard(n);
+        self.read_done(n);
+        n
+    }
+
+    /// Makes up to `n` bytes written in place into the send buffer's free space
+    /// (at the tail) part of the stream; returns how many.
+    pub(crate) fn send_commit(&mut self, n: usize) -> usize {
+        let n = n.min(self.tx.free());
+        self.tx.commit(n);
+        n
+    }
+
+    /// Moves the send and receive buffers into caller storage (see
+    /// [`RingBuffer::move_to_storage`]); refused (both handed back, nothing moved)
+    /// when either is smaller than the buffer it replaces.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn move_buffers(
+        &mut self,
+        tx: Box<dyn super::ring::RingStorage>,
+        rx: Box<dyn super::ring::RingStorage>,
+    ) -> Result<
+        (),
+        (
+            Box<dyn super::ring::RingStorage>,
+            Box<dyn super::ring::RingStorage>,
+        ),
+    > {
+        if tx.bytes().len() < self.tx.capacity() || rx.bytes().len() < self.rx.capacity() {
+            return Err((tx, rx));
+        }
+        // Both fit (checked above), so neither is refused.
+        let _ = self.tx.move_to_storage(tx);
+        let _ = self.rx.move_to_storage(rx);
+        Ok(())
+    }
+
+    /// The send and receive buffers' capacities.
+    pub fn buffer_capacities(&self) -> (usize, usize) {
+        (self.tx.capacity(), self.rx.capacity())
+    }
+
+    /// Received bytes not yet read.
+    pub fn recv_available(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// The window after a read of `n` bytes.
+    fn read_done(&mut self, n: usize) {
         if n > 0 && self.state.is_synchronized() {
             let edge = self.rcv_nxt + ((self.rx.free() >> self.rcv_shift) << self.rcv_shift) as u32;
             let grow = if edge > self.rcv_adv {
@@ -544,7 +601,6 @@ impl Tcb {
                 self.flags |= ACK_NOW;
             }
         }
-        n
     }
 
     /// Bytes waiting to be read.
