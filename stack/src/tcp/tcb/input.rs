@@ -115,27 +115,22 @@ impl Tcb {
             self.ka_probes = 0;
         }
         let wnd = u32::from(seg.window_len) << self.snd_shift;
-        if ack > self.snd_una {
-            self.new_ack(now, cfg, ack, seg);
-        } else if ack == self.snd_una
+        // RFC 5681 §2: a duplicate acknowledgment (what NewReno counts).
+        let dup = ack == self.snd_una
             && seg.payload.is_empty()
             && seg.control != TcpControl::Fin
             && wnd == self.snd_wnd
             && self.snd_max > self.snd_una
-            && wnd != 0
-        {
-            self.dup_ack();
-        }
-        if self.has(SACK_OK) {
-            // The scoreboard (RFC 2018 §3): blocks within what we sent and not yet
-            // cumulatively acknowledged.
-            for (l, r) in seg.sack_ranges.iter().flatten() {
-                let (l, r) = (Seq(*l).max(self.snd_una), Seq(*r));
-                if l < r && r <= self.snd_max {
-                    self.sacked.add(l - self.snd_una, r - self.snd_una);
-                }
-            }
-        }
+            && wnd != 0;
+        let cumulative = ack > self.snd_una;
+        let acked = if cumulative {
+            self.new_ack(now, cfg, ack, seg)
+        } else {
+            0
+        };
+        // The scoreboard (RFC 6675 §4 Update), then what the ACK means for recovery.
+        let sack_new = self.has(SACK_OK) && self.update_scoreboard(seg);
+        self.on_ack_recovery(cumulative, acked, dup, sack_new);
         // Window update (§3.10.7.4, fifth, ESTABLISHED).
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
             self.snd_wnd = wnd;
@@ -278,7 +273,8 @@ impl Tcb {
     }
 
     /// An ACK that acknowledges new data (RFC 9293 §3.10.7.4, RFC 6298 §5, RFC 6582).
-    fn new_ack(&mut self, now: Instant, cfg: &TcpConfig, ack: Seq, seg: &TcpRepr<'_>) {
+    /// Returns the bytes it acknowledged.
+    fn new_ack(&mut self, now: Instant, cfg: &TcpConfig, ack: Seq, seg: &TcpRepr<'_>) -> u32 {
         let mut acked = ack - self.snd_una;
         if self.snd_una == self.iss {
             acked -= 1; // our SYN
@@ -312,30 +308,8 @@ impl Tcb {
         if let Some(r) = sample {
             self.rtt_sample(cfg, r);
         }
-        // Congestion control.
-        if self.has(IN_RECOVERY) {
-            if ack >= self.recover {
-                // Full acknowledgment (RFC 6582 §3.2 step 3): deflate, leave recovery.
-                let flight = self.snd_max - self.snd_una;
-                self.cc.cwnd = self
-                    .cc
-                    .ssthresh
-                    .min(flight.max(self.cc.mss()) + self.cc.mss());
-                self.flags &= !IN_RECOVERY;
-                self.dupacks = 0;
-            } else {
-                // Partial acknowledgment (step 4): send the next hole, deflate by what
-                // was acked, add back one segment.
-                self.flags |= FAST_RTX | SACK_RTX;
-                let mss = self.cc.mss();
-                self.cc.cwnd = self.cc.cwnd.saturating_sub(acked);
-                if acked >= mss {
-                    self.cc.cwnd += mss;
-                }
-                self.cc.cwnd = self.cc.cwnd.max(mss);
-            }
-        } else {
-            self.dupacks = 0;
+        // Congestion control: growth outside recovery (in recovery, see `recovery`).
+        if !self.has(IN_RECOVERY) {
             let limited = flight_before < self.cc.cwnd / 2;
             if !limited {
                 self.cc.on_ack(
@@ -351,28 +325,7 @@ impl Tcb {
         } else {
             Some(now + Duration::from_nanos(self.rto))
         };
-    }
-
-    /// A duplicate ACK (RFC 5681 §2, §3.2; RFC 6582 §3.2).
-    fn dup_ack(&mut self) {
-        self.dupacks = self.dupacks.saturating_add(1);
-        let mss = self.cc.mss();
-        if self.has(IN_RECOVERY) {
-            self.cc.cwnd = self.cc.cwnd.saturating_add(mss);
-            self.flags |= SACK_RTX;
-        } else if self.dupacks == 3 && self.snd_una >= self.recover {
-            // Fast retransmit (RFC 6582 §3.2 step 2): the third duplicate, and not an
-            // echo of data sent before the last recovery or timeout.
-            let flight = self.snd_max - self.snd_una;
-            self.cc.on_loss(flight);
-            self.cc.cwnd = self.cc.ssthresh + 3 * mss;
-            self.recover = self.snd_max;
-            self.rtx_hi = self.snd_una;
-            self.flags |= FAST_RTX | IN_RECOVERY | SACK_RTX;
-            if self.rtt_probe.is_some_and(|(s, _)| s >= self.snd_una) {
-                self.rtt_probe = None;
-            }
-        }
+        acked
     }
 
     /// A round-trip sample (RFC 6298 §2.2, §2.3), nanoseconds.

@@ -21,6 +21,7 @@ use crate::wire::tcp::{TcpControl, TcpRepr};
 
 mod input;
 mod output;
+mod recovery;
 mod timer;
 
 // Flags of a connection.
@@ -37,7 +38,6 @@ const IN_RECOVERY: u16 = 1 << 9;
 const FORCE_ONE: u16 = 1 << 10;
 const KA_PROBE: u16 = 1 << 11;
 const WS_OK: u16 = 1 << 12;
-const SACK_RTX: u16 = 1 << 13;
 
 /// RFC 9293 §3.7.1 default send MSS when the peer names none: 536 for IPv4; RFC 8200
 /// §8.3 gives 1220 for IPv6.
@@ -171,8 +171,12 @@ pub struct Tcb {
     ooo: Assembler,
     /// The peer's SACK blocks (RFC 2018) as offsets from SND.UNA: the sender's scoreboard.
     sacked: Assembler,
-    /// The highest sequence number retransmitted in this recovery.
+    /// The highest sequence number retransmitted in this recovery (RFC 6675 HighRxt).
     rtx_hi: Seq,
+    /// RFC 6675 RescueRxt: a rescue retransmission is allowed while SND.UNA is above it.
+    rescue_rxt: Seq,
+    /// RFC 6675 `pipe`: octets deemed in the network during SACK recovery.
+    pipe: u32,
     tx: RingBuffer,
     rx: RingBuffer,
 }
@@ -236,6 +240,8 @@ impl Tcb {
             ooo: Assembler::default(),
             sacked: Assembler::default(),
             rtx_hi: iss,
+            rescue_rxt: iss,
+            pipe: 0,
             tx: RingBuffer::default(),
             rx: RingBuffer::default(),
         }
@@ -416,6 +422,17 @@ impl Tcb {
     /// True during fast recovery (RFC 6582).
     pub fn in_recovery(&self) -> bool {
         self.has(IN_RECOVERY)
+    }
+
+    /// During SACK-based recovery, RFC 6675's `pipe`: the bytes deemed in the network
+    /// (neither acknowledged, SACKed nor lost, plus those sent again); else the bytes
+    /// sent and not yet acknowledged.
+    pub fn pipe(&self) -> u32 {
+        if self.sack_recovery() {
+            self.pipe
+        } else {
+            self.snd_max - self.snd_una
+        }
     }
 
     /// Bytes sent and not yet acknowledged.

@@ -46,7 +46,7 @@ impl Tcb {
                 if self.state.is_synchronized() {
                     self.cc.on_rto(self.snd_max - self.snd_una);
                 }
-                self.flags &= !(IN_RECOVERY | FAST_RTX | SACK_RTX);
+                self.flags &= !(IN_RECOVERY | FAST_RTX);
                 self.sacked.clear();
                 self.dupacks = 0;
                 self.recover = self.snd_max;
