@@ -317,7 +317,9 @@ fn seg(
 
 /// Blind injection (RFC 5961): an in-window RST that is not exactly RCV.NXT, and a SYN,
 /// draw a challenge ACK and change nothing; data outside the window is dropped with an
-/// ACK (RFC 9293 §3.10.7.4); only the exact RST resets.
+/// ACK (RFC 9293 §3.10.7.4), counted as out of window, or as a duplicate when it lies
+/// just below RCV.NXT (where retransmissions of received data fall); only the exact RST
+/// resets.
 #[test]
 fn blind_rst_syn_and_data_rejected_with_challenge_ack_rfc5961() {
     // Forged segments carry no timestamps.
@@ -355,11 +357,22 @@ fn blind_rst_syn_and_data_rejected_with_challenge_ack_rfc5961() {
             seg(
                 cport,
                 TcpControl::None,
-                rcv_nxt.wrapping_sub(70_000),
+                rcv_nxt.wrapping_sub(1_000_000),
                 Some(nxt),
                 b"evil",
             ),
             DropReason::TcpOutOfWindow,
+        ),
+        // Below RCV.NXT within a buffer: an old duplicate, also answered and dropped.
+        (
+            seg(
+                cport,
+                TcpControl::None,
+                rcv_nxt.wrapping_sub(70_000),
+                Some(nxt),
+                b"evil",
+            ),
+            DropReason::TcpDuplicate,
         ),
         (
             seg(

@@ -117,9 +117,9 @@ fn acceptability_test_and_ack_for_out_of_window_rfc9293_3_10_7_4() {
     assert_eq!(out.drop, Some(DropReason::TcpOutOfWindow));
     let acks = sent(&mut t, &c);
     assert_eq!((acks.len(), acks[0].ack_number), (1, Some(5004)));
-    // An old duplicate: also an ACK, no data.
+    // An old duplicate: also an ACK, no data, counted as a duplicate.
     let out = recv(&mut t, &c, &seg(TcpControl::None, 5001, Some(1001), b"abc"));
-    assert_eq!(out.drop, Some(DropReason::TcpOutOfWindow));
+    assert_eq!(out.drop, Some(DropReason::TcpDuplicate));
     assert_eq!(sent(&mut t, &c).len(), 1);
     assert_eq!(t.recv_queued(), 3);
 }

@@ -52,7 +52,15 @@ impl Tcb {
             if !rst {
                 self.flags |= ACK_NOW;
             }
-            return Outcome::drop(DropReason::TcpOutOfWindow);
+            // Wholly below RCV.NXT and no further back than a buffer: what was received
+            // already, sent again (or a keepalive), not a segment outside the window.
+            let old = seq + len <= self.rcv_nxt
+                && self.rcv_nxt - seq <= (self.rx.capacity() as u32).max(65535);
+            return Outcome::drop(if old && !rst {
+                DropReason::TcpDuplicate
+            } else {
+                DropReason::TcpOutOfWindow
+            });
         }
         // Second: RST (RFC 5961 §3.2): exactly RCV.NXT resets, else a challenge ACK.
         if rst {
