@@ -946,6 +946,64 @@ fn zero_window_probes_until_window_opens_rfc9293_3_8_6_1() {
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
 }
 
+/// RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17: after a long zero window (the probes backed
+/// off to seconds), the receiver's window update resumes the transfer at once, from the
+/// first unacknowledged byte: the probe byte the receiver refused is sent again rather
+/// than skipped (a hole that a small window cannot fill by three duplicate ACKs would
+/// wait for the backed-off timer), and the probes' backoff does not linger in the
+/// retransmission timeout.
+#[test]
+fn window_update_after_long_zero_window_resumes_at_once_rfc9293_3_8_6_1() {
+    let mut net = pair_with(TcpConfig {
+        rx_buffer: 8192,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    let data = pattern(40_000, 41);
+    let now = net.now;
+    assert_eq!(net.nodes[0].tcp_send(now, c, &data).unwrap(), data.len());
+    // b does not read: the window closes and a probes, backing off (0.2, 0.4, 0.8,
+    // 1.6, 3.2 s...).
+    for _ in 0..8000 {
+        net.run(1);
+    }
+    assert_eq!(net.nodes[0].tcp_connection(c).unwrap().send_window(), 0);
+    let rcv_nxt = |net: &Net| net.nodes[1].tcp_connection(s).unwrap().sequence_space().2;
+    let before = rcv_nxt(&net);
+    // b reads 3000 bytes: more than two segments, so a window update goes
+    // (RFC 9293 §3.8.6.2.2).
+    let mut buf = vec![0u8; 3000];
+    assert_eq!(net.nodes[1].tcp_recv(s, &mut buf), Ok(3000));
+    assert_eq!(buf, data[..3000]);
+    let start = net.now;
+    while rcv_nxt(&net).wrapping_sub(before) < 2 * 1448 {
+        assert!(
+            net.now.saturating_since(start) < Duration::from_millis(50),
+            "stalled after the window update: {} new bytes in order",
+            rcv_nxt(&net).wrapping_sub(before)
+        );
+        net.run(1);
+    }
+    let rto = net.nodes[0].tcp_connection(c).unwrap().rto();
+    assert!(rto < Duration::from_secs(1), "RTO after probing: {rto:?}");
+    // And the rest arrives intact.
+    let mut got = buf;
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..20_000 {
+        while let Ok(n) = net.nodes[1].tcp_recv(s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+        net.run(1);
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}
+
 /// Spoofed SYNs from 192.0.2.0/24 to b:80.
 fn syn_flood(net: &mut Net, count: u32) {
     let now = net.now;

@@ -146,6 +146,15 @@ impl Tcb {
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
         }
+        if self.has(PERSIST) && self.snd_wnd > 0 {
+            // The window opened after zero-window probes: send from SND.UNA again (a
+            // probe byte the receiver refused must not become a hole), with a fresh
+            // timer and no probe backoff (RFC 9293 §3.8.6.1).
+            self.flags &= !PERSIST;
+            self.persist_shift = 0;
+            self.snd_nxt = self.snd_una;
+            self.rtx_at = None;
+        }
         if self.has(FIN_ACKED) {
             match self.state {
                 TcpState::FinWait1 => {

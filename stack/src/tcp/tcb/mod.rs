@@ -38,6 +38,7 @@ const IN_RECOVERY: u16 = 1 << 9;
 const FORCE_ONE: u16 = 1 << 10;
 const KA_PROBE: u16 = 1 << 11;
 const WS_OK: u16 = 1 << 12;
+const PERSIST: u16 = 1 << 13;
 
 /// RFC 9293 §3.7.1 default send MSS when the peer names none: 536 for IPv4; RFC 8200
 /// §8.3 gives 1220 for IPv6.
@@ -160,6 +161,8 @@ pub struct Tcb {
     dupacks: u8,
     delack_segs: u8,
     ka_probes: u8,
+    /// Zero-window probes sent since the window closed (their backoff).
+    persist_shift: u8,
     rtx_at: Option<Instant>,
     delack_at: Option<Instant>,
     close_at: Option<Instant>,
@@ -231,6 +234,7 @@ impl Tcb {
             dupacks: 0,
             delack_segs: 0,
             ka_probes: 0,
+            persist_shift: 0,
             rtx_at: None,
             delack_at: None,
             close_at: None,
@@ -464,6 +468,13 @@ impl Tcb {
         } else {
             0
         }
+    }
+
+    /// The interval before the next zero-window probe: the RTO, doubled for each probe
+    /// already sent (RFC 9293 §3.8.6.1 SHLD-30), at most the largest RTO.
+    fn persist_interval(&self, cfg: &TcpConfig) -> Duration {
+        let backed_off = self.rto.saturating_mul(1 << self.persist_shift);
+        Duration::from_nanos(backed_off.min(cfg.max_rto.as_nanos()))
     }
 
     /// Marks the connection as failed and CLOSED.

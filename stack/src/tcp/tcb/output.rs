@@ -133,13 +133,17 @@ impl Tcb {
                     self.pipe += len as u32 + u32::from(fin);
                 }
                 if self.rtx_at.is_none() {
-                    self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+                    self.rtx_at = Some(if self.has(PERSIST) {
+                        now + self.persist_interval(cfg)
+                    } else {
+                        now + Duration::from_nanos(self.rto)
+                    });
                 }
                 return Some(seg);
             }
             if avail > 0 && self.snd_wnd == 0 && self.rtx_at.is_none() {
                 // Zero window: the persist timer (the retransmission timer doubles as it).
-                self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+                self.rtx_at = Some(now + self.persist_interval(cfg));
             }
         }
         if room {
