@@ -30,7 +30,7 @@ impl Tcb {
         // RFC 7323 §5.3: PAWS.
         if self.has(TS_OK) && !rst {
             if let Some((tsval, _)) = seg.timestamp {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 && !self.disordered_ack(seg) {
                     self.flags |= ACK_NOW;
                     return Outcome::drop(DropReason::TcpPaws);
                 }
@@ -210,6 +210,25 @@ impl Tcb {
             }
         }
         Outcome { drop, reset: None }
+    }
+
+    /// A duplicate ACK that was merely reordered behind a later segment, which PAWS
+    /// would drop for its older timestamp (as Linux's `tcp_disordered_ack`): no data,
+    /// SYN, FIN or RST, at RCV.NXT, acknowledging SND.UNA with the same window (so it
+    /// changes nothing but the SACK scoreboard, whose blocks loss recovery needs), and
+    /// no older than one RTO. Its timestamp is not remembered.
+    fn disordered_ack(&self, seg: &TcpRepr<'_>) -> bool {
+        let Some((tsval, _)) = seg.timestamp else {
+            return false;
+        };
+        let age_ms = self.ts_recent.wrapping_sub(tsval);
+        seg.payload.is_empty()
+            && matches!(seg.control, TcpControl::None | TcpControl::Psh)
+            && Seq(seg.seq_number) == self.rcv_nxt
+            && seg.ack_number == Some(self.snd_una.0)
+            && u32::from(seg.window_len) << self.snd_shift == self.snd_wnd
+            && self.snd_wnd != 0
+            && u64::from(age_ms) * 1_000_000 <= self.rto
     }
 
     /// SYN-SENT (RFC 9293 §3.10.7.3).

@@ -162,7 +162,16 @@ impl Tcb {
             return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_una - 1));
         }
         if self.has(ACK_NOW) {
-            return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_nxt));
+            // A pure ACK carries SND.MAX, not a SND.NXT that a timeout or a probe moved
+            // back (as BSD does): the peer may have received more than SND.NXT, and
+            // would drop an ACK below its RCV.NXT unread. At the very edge of the
+            // peer's window SND.MAX would not be acceptable; SND.NXT is then used.
+            let seq = if self.snd_max - self.snd_una < self.snd_wnd {
+                self.snd_max
+            } else {
+                self.snd_nxt
+            };
+            return Some(self.ack_segment(now, 0, 0, TcpControl::None, seq));
         }
         None
     }
