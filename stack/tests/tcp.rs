@@ -24,7 +24,11 @@ fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
 
 /// Two hosts, a (node 0) and b (node 1), on one link, IPv4 and IPv6.
 fn pair_with(tcp: TcpConfig) -> Net {
-    let mut net = Net::new();
+    pair_in(Net::new(), tcp)
+}
+
+/// [`pair_with`] on a given (empty) net.
+fn pair_in(mut net: Net, tcp: TcpConfig) -> Net {
     for name in ["a", "b"] {
         let mut cfg = StackConfig::host(name);
         cfg.tcp = tcp.clone();
@@ -444,11 +448,84 @@ impl PatternStream {
             self.x ^= self.x << 13;
             self.x ^= self.x >> 7;
             self.x ^= self.x << 17;
-            let w = self.x.to_le_bytes();
-            chunk.extend_from_slice(&w[..(n - chunk.len()).min(8)]);
+            chunk.extend_from_slice(&self.x.to_le_bytes());
         }
+        chunk.truncate(n);
         self.left -= n;
     }
+}
+
+/// A 64-bit hash of a byte stream, the same however the stream is cut into writes
+/// (multiply-rotate over little-endian words; cheap enough for gigabytes).
+#[derive(Default)]
+struct StreamHash {
+    h: u64,
+    carry: [u8; 8],
+    n: usize,
+    len: u64,
+}
+
+impl StreamHash {
+    fn mix(&mut self, w: u64) {
+        self.h = (self.h ^ w)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+
+    fn write(&mut self, mut data: &[u8]) {
+        self.len += data.len() as u64;
+        if self.n > 0 {
+            let k = (8 - self.n).min(data.len());
+            self.carry[self.n..self.n + k].copy_from_slice(&data[..k]);
+            self.n += k;
+            data = &data[k..];
+            if self.n < 8 {
+                return;
+            }
+            self.mix(u64::from_le_bytes(self.carry));
+            self.n = 0;
+        }
+        let mut words = data.chunks_exact(8);
+        for w in &mut words {
+            self.mix(u64::from_le_bytes(w.try_into().unwrap()));
+        }
+        let rest = words.remainder();
+        self.carry[..rest.len()].copy_from_slice(rest);
+        self.n = rest.len();
+    }
+
+    fn finish(mut self) -> u64 {
+        let mut last = [0u8; 8];
+        last[..self.n].copy_from_slice(&self.carry[..self.n]);
+        self.mix(u64::from_le_bytes(last));
+        self.mix(self.len);
+        self.h
+    }
+}
+
+/// The transfer tests' hash: the same whatever the cuts, different for one byte changed.
+#[test]
+fn stream_hash_is_cut_invariant_and_sensitive() {
+    let mut gen = PatternStream::new(5, 100_003);
+    let mut data = Vec::new();
+    gen.fill(&mut data);
+    let whole = |d: &[u8]| {
+        let mut h = StreamHash::default();
+        h.write(d);
+        h.finish()
+    };
+    let mut cut = StreamHash::default();
+    let mut rest = &data[..];
+    for k in [1, 7, 3, 8, 13, 1000, 4093] {
+        cut.write(&rest[..k]);
+        rest = &rest[k..];
+    }
+    cut.write(rest);
+    assert_eq!(cut.finish(), whole(&data));
+    let mut changed = data.clone();
+    changed[50_000] ^= 1;
+    assert_ne!(whole(&changed), whole(&data));
+    assert_ne!(whole(&data[..data.len() - 1]), whole(&data));
 }
 
 /// Moves `len` bytes of the stream seeded `seed` from (node `from`, handle `tx`) to
@@ -461,9 +538,8 @@ fn stream(
     len: usize,
     seed: u64,
 ) -> (u64, u64, usize) {
-    use std::hash::Hasher;
     let mut gen = PatternStream::new(seed, len);
-    let (mut sent_hash, mut got_hash) = (DefaultHasher::new(), DefaultHasher::new());
+    let (mut sent_hash, mut got_hash) = (StreamHash::default(), StreamHash::default());
     let mut chunk = Vec::with_capacity(64 * 1024);
     let mut pos = 0;
     let mut got = 0;
@@ -497,8 +573,6 @@ fn stream(
     panic!("transfer stalled at {got} of {len} bytes");
 }
 
-use std::hash::DefaultHasher;
-
 /// The acceptance test: for 200 seeds, a 10 MB transfer in direction `dir` (0:
 /// a to b, 1: b to a) under seeded loss (0–10 %), duplication (0–2 %) and reordering
 /// (0–5 %) arrives byte-exact, compared by hash (RFC 6298 retransmission, RFC 6675 SACK
@@ -509,7 +583,7 @@ fn lossy_transfers(dir: u64) {
     const SEEDS: u64 = 200;
     const LEN: usize = 10 << 20;
     let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)) as u64;
-    let run_seed = |seed: u64| {
+    let run_seed = |seed: u64, pools: &[stack::FramePool]| {
         let mut tcp = TcpConfig::default();
         if seed % 2 == 1 {
             tcp.congestion = stack::tcp::CongestionControl::NewReno;
@@ -517,7 +591,9 @@ fn lossy_transfers(dir: u64) {
         if seed % 3 == 2 {
             tcp.sack = false;
         }
-        let mut net = pair_with(tcp);
+        let mut net = Net::new();
+        net.pools = pools.to_vec();
+        let mut net = pair_in(net, tcp);
         let (c, s) = connected(&mut net);
         let loss = (seed % 11) as f64 / 100.0;
         let dup = (seed % 3) as f64 / 100.0;
@@ -536,8 +612,15 @@ fn lossy_transfers(dir: u64) {
             .map(|t| {
                 sc.spawn(move || {
                     let mut sum = [0u64; 3];
+                    // Each thread's two pools serve all its nets, one after the other.
+                    let pools: Vec<_> = (0..2)
+                        .map(|_| {
+                            stack::FramePool::with_frames(4096, stack::PoolConfig::default())
+                                .unwrap()
+                        })
+                        .collect();
                     for seed in (t..SEEDS).step_by(threads as usize) {
-                        let i = run_seed(seed);
+                        let i = run_seed(seed, &pools);
                         for k in 0..3 {
                             sum[k] += i[k];
                         }
