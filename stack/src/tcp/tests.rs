@@ -563,3 +563,75 @@ fn newreno_without_sack_partial_ack_resends_next_hole_rfc6582_3_2() {
     );
     assert_eq!(t.cwnd(), 2 * 1460, "min(ssthresh, FlightSize + SMSS)");
 }
+
+/// After a timeout moved SND.NXT back, a pure ACK carries SND.MAX (within the peer's
+/// window): the peer may already hold data past SND.NXT, and an ACK below its RCV.NXT
+/// would be dropped unread (RFC 9293 §3.10.7.4).
+#[test]
+fn pure_ack_after_timeout_carries_snd_max_rfc9293_3_10_7_4() {
+    let c = cfg();
+    let mut t = established(&c);
+    t.send(&[1u8; 3000]);
+    let first: Vec<u32> = sent(&mut t, &c).iter().map(|s| s.seq_number).collect();
+    assert_eq!(first, [1001, 2461], "the window (4096) holds two segments");
+    let later = NOW + Duration::from_secs(2);
+    t.on_timer(later, &c);
+    let again = sent(&mut t, &c);
+    assert_eq!(
+        (again.len(), again[0].seq_number),
+        (1, 1001),
+        "one segment again"
+    );
+    // Data from the peer: our ACK goes alone (cwnd is one segment, in flight).
+    recv(&mut t, &c, &seg(TcpControl::Psh, 5001, Some(1001), b"hi"));
+    let ack = sent(&mut t, &c);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(ack[0].ack_number, Some(5003));
+    assert_eq!(ack[0].seq_number, 3921, "SND.MAX, not the rewound SND.NXT");
+}
+
+/// PAWS (RFC 7323 §5.3) drops segments with an older timestamp, but not a duplicate ACK
+/// merely reordered behind a later one (same ACK, same window, no data, at RCV.NXT,
+/// within an RTO): its SACK blocks still reach the scoreboard (as Linux's
+/// `tcp_disordered_ack`).
+#[test]
+fn paws_lets_a_reordered_duplicate_ack_through_rfc7323_5_3() {
+    let c = TcpConfig {
+        timestamps: true,
+        sack: true,
+        tx_buffer: 65536,
+        ..cfg()
+    };
+    let mut t = Tcb::connect(&c, local(), remote(), Seq(1000), 0, 1460);
+    sent(&mut t, &c);
+    let mut syn_ack = seg(TcpControl::Syn, 5000, Some(1001), &[]);
+    syn_ack.sack_permitted = true;
+    syn_ack.max_seg_size = Some(1460);
+    syn_ack.window_len = 65535;
+    syn_ack.timestamp = Some((500, 1));
+    recv(&mut t, &c, &syn_ack);
+    sent(&mut t, &c);
+    t.send(&[3u8; 5 * 1448]);
+    assert_eq!(sent(&mut t, &c).len(), 5);
+    let ack = |tsval: u32, window: u16, sack: Option<(u32, u32)>| {
+        let mut a = seg(TcpControl::None, 5001, Some(1001), &[]);
+        a.window_len = window;
+        a.timestamp = Some((tsval, 10_000));
+        a.sack_ranges[0] = sack;
+        a
+    };
+    // The later duplicate ACK arrives first (TSval 510), then the earlier one (509).
+    let b1 = (1001 + 1448, 1001 + 2 * 1448);
+    let b2 = (1001 + 1448, 1001 + 3 * 1448);
+    assert_eq!(recv(&mut t, &c, &ack(510, 65535, Some(b2))).drop, None);
+    assert_eq!(recv(&mut t, &c, &ack(509, 65535, Some(b1))).drop, None);
+    // Still dropped: older data, and an older ACK that would change the window.
+    let mut data = seg(TcpControl::Psh, 5001, Some(1001), b"x");
+    data.timestamp = Some((509, 10_000));
+    assert_eq!(recv(&mut t, &c, &data).drop, Some(DropReason::TcpPaws));
+    assert_eq!(
+        recv(&mut t, &c, &ack(509, 1000, None)).drop,
+        Some(DropReason::TcpPaws)
+    );
+    assert_eq!(t.recv_queued(), 0);
+}
