@@ -101,7 +101,7 @@ fn transfer(drop_every: usize) {
             if drop_every > 0 {
                 frames.retain(|_| {
                     seen += 1;
-                    seen % drop_every != 0
+                    !seen.is_multiple_of(drop_every)
                 });
             }
             b.receive_batch(*now, p, &mut frames);
