@@ -635,3 +635,53 @@ fn paws_lets_a_reordered_duplicate_ack_through_rfc7323_5_3() {
     );
     assert_eq!(t.recv_queued(), 0);
 }
+
+/// Karn's rule with timestamps (RFC 6298 §5, RFC 7323 §4.3): after a timeout, an ACK
+/// echoing a timestamp from before it (the receiver answers a retransmitted duplicate
+/// with its older TS.Recent) gives no round-trip sample, which would count the whole
+/// timeout; the first echo of a later segment does.
+#[test]
+fn no_rtt_sample_from_an_echo_older_than_the_timeout_rfc6298_5() {
+    let c = TcpConfig {
+        timestamps: true,
+        ..cfg()
+    };
+    let mut t = Tcb::connect(&c, local(), remote(), Seq(1000), 0, 1460);
+    sent(&mut t, &c);
+    let mut syn_ack = seg(TcpControl::Syn, 5000, Some(1001), &[]);
+    syn_ack.max_seg_size = Some(1460);
+    syn_ack.timestamp = Some((500, 1));
+    recv(&mut t, &c, &syn_ack);
+    sent(&mut t, &c);
+    t.send(&[3u8; 2 * 1448]);
+    let first = sent(&mut t, &c);
+    assert_eq!(first.len(), 2);
+    let ts0 = first[0].timestamp.unwrap().0;
+    // The ACKs are lost; the timer fires (the RTO backs off) and the first segment goes
+    // again.
+    let rto0 = t.rto();
+    let rto_at = NOW + rto0;
+    t.on_timer(rto_at, &c);
+    let backed_off = t.rto();
+    assert_eq!(backed_off.as_nanos(), 2 * rto0.as_nanos());
+    let again = t.next_segment(rto_at, &c).unwrap().repr;
+    assert_eq!(again.seq_number, 1001);
+    // The receiver had both: its ACK echoes the original's timestamp.
+    let mut ack = seg(TcpControl::None, 5001, Some(1001 + 1448), &[]);
+    ack.timestamp = Some((600, ts0));
+    let later = rto_at + Duration::from_millis(2);
+    t.input(later, &c, &ack, &mut Shared::default());
+    assert_eq!(t.rto(), backed_off, "no sample of RTO + 2 ms");
+    // An echo of a segment sent after the timeout is a sample again.
+    t.send(&[3u8; 1448]);
+    let next = t.next_segment(later, &c).unwrap().repr;
+    let mut ack = seg(TcpControl::None, 5001, Some(next.seq_number + 1448), &[]);
+    ack.timestamp = Some((601, next.timestamp.unwrap().0));
+    t.input(
+        later + Duration::from_millis(3),
+        &c,
+        &ack,
+        &mut Shared::default(),
+    );
+    assert_eq!(t.rto(), c.min_rto, "a 3 ms sample: the floor");
+}

@@ -331,7 +331,15 @@ impl Tcb {
         if self.has(TS_OK) {
             if let Some((_, tsecr)) = seg.timestamp.filter(|t| t.1 != 0) {
                 let ms = self.ts_now(now).wrapping_sub(tsecr);
-                if ms < 60_000 {
+                // An echo of a segment sent before the last timeout is Karn's ambiguity
+                // again: the ACK was most likely drawn by the retransmission (a
+                // duplicate at the receiver, which echoes its older TS.Recent, RFC 7323
+                // §4.3), and the sample would count the whole timeout as round trip.
+                let stale = self.has(TIMED_OUT) && (tsecr.wrapping_sub(self.rto_tsval) as i32) < 0;
+                if !stale {
+                    self.flags &= !TIMED_OUT;
+                }
+                if ms < 60_000 && !stale {
                     sample = Some(u64::from(ms) * 1_000_000);
                 }
             }

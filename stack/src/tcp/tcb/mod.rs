@@ -39,6 +39,7 @@ const FORCE_ONE: u16 = 1 << 10;
 const KA_PROBE: u16 = 1 << 11;
 const WS_OK: u16 = 1 << 12;
 const PERSIST: u16 = 1 << 13;
+const TIMED_OUT: u16 = 1 << 14;
 
 /// RFC 9293 §3.7.1 default send MSS when the peer names none: 536 for IPv4; RFC 8200
 /// §8.3 gives 1220 for IPv6.
@@ -152,6 +153,8 @@ pub struct Tcb {
     rcv_shift: u8,
     ts_recent: u32,
     ts_offset: u32,
+    /// Our timestamp clock at the last retransmission timeout (with `TIMED_OUT`).
+    rto_tsval: u32,
     // Timing (RFC 6298), nanoseconds; srtt 0 = no sample yet.
     srtt: u64,
     rttvar: u64,
@@ -226,6 +229,7 @@ impl Tcb {
             rcv_shift,
             ts_recent: 0,
             ts_offset,
+            rto_tsval: 0,
             srtt: 0,
             rttvar: 0,
             rto: cfg.initial_rto.as_nanos(),

@@ -46,6 +46,8 @@ impl Tcb {
                 }
                 if self.state.is_synchronized() {
                     self.cc.on_rto(self.snd_max - self.snd_una);
+                    self.flags |= TIMED_OUT;
+                    self.rto_tsval = self.ts_now(now);
                 }
                 self.flags &= !(IN_RECOVERY | FAST_RTX);
                 self.sacked.clear();
