@@ -2,7 +2,8 @@
 //!
 //! Input follows the event processing of RFC 9293 §3.10.7 in its order (acceptability,
 //! RST, SYN, ACK, data, FIN), with RFC 5961's defences against blind RST, SYN and data
-//! injection, RFC 7323's timestamps (PAWS, RTT samples) and window scaling. Output is
+//! injection, RFC 7323's timestamps (PAWS, RTT samples) and window scaling; loss
+//! recovery (RFC 6675 with SACK, RFC 6582 without) is in `recovery`. Output is
 //! pulled: [`Tcb::next_segment`] says what to send next, or nothing. Timers (RFC 6298
 //! retransmission with backoff, delayed ACK, zero-window probes, keepalive, TIME-WAIT)
 //! are deadlines the stack checks through [`Tcb::poll_at`] and [`Tcb::on_timer`].

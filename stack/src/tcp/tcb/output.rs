@@ -1,6 +1,8 @@
-//! What to send next: SYN or SYN-ACK with our options, retransmissions in fast
-//! recovery (the first hole, then SACKed holes), new data within the windows with
-//! Nagle, FIN, probes and pure ACKs with the window, timestamps and SACK blocks.
+//! What to send next: SYN or SYN-ACK with our options, retransmissions in loss
+//! recovery (the first segment, then what RFC 6675's NextSeg names while pipe leaves
+//! room, see `recovery`), new data within the windows with Nagle, what a timeout
+//! rewound (skipping SACKed data), FIN, probes and pure ACKs with the window,
+//! timestamps and SACK blocks.
 
 use super::*;
 

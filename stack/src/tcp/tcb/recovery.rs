@@ -87,6 +87,9 @@ impl Tcb {
     /// it SACKs octets not SACKed before (or would, but the scoreboard is full): a
     /// duplicate acknowledgment in the sense of RFC 6675 §2.
     pub(super) fn update_scoreboard(&mut self, seg: &TcpRepr<'_>) -> bool {
+        if seg.sack_ranges.iter().all(Option::is_none) {
+            return false;
+        }
         let before = self.sacked_bytes();
         let mut full = false;
         for (l, r) in seg.sack_ranges.iter().flatten() {
