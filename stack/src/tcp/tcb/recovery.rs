@@ -145,7 +145,8 @@ impl Tcb {
             if self.snd_una >= self.recover {
                 // RFC 6675 (A), RFC 6582 §3.2 step 3: the full acknowledgment ends
                 // recovery; cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS) avoids a
-                // burst (a no-op after SACK recovery, whose cwnd is ssthresh).
+                // burst (after SACK recovery, whose cwnd is ssthresh already, only a
+                // small flight lowers it).
                 let flight = self.snd_max - self.snd_una;
                 self.cc.cwnd = self.cc.ssthresh.min(flight.max(mss) + mss);
                 self.flags &= !IN_RECOVERY;
