@@ -120,8 +120,15 @@ drop_reasons! {
     /// A TCP segment the connection's state does not take (no ACK, RST or SYN where
     /// none belongs, a SYN with ACK to a listener).
     TcpUnexpected => "tcp_unexpected",
-    /// A TCP segment outside the receive window (RFC 9293 §3.10.7.4; an ACK answers it).
+    /// A TCP segment outside the receive window and not an old duplicate: beyond its
+    /// right edge, or further below RCV.NXT than a receive buffer (RFC 9293 §3.10.7.4;
+    /// an ACK answers it).
     TcpOutOfWindow => "tcp_out_of_window",
+    /// A TCP segment wholly below RCV.NXT, within a receive buffer of it: a
+    /// retransmission or network duplicate of data already received, a reordered old
+    /// ACK, or a keepalive. Normal on lossy paths; answered with an ACK (RFC 9293
+    /// §3.10.7.4), which is how the peer learns what arrived.
+    TcpDuplicate => "tcp_duplicate",
     /// An in-window RST or a SYN on a synchronized connection: answered with a
     /// challenge ACK, not acted on (RFC 5961 §3.2, §4.2).
     TcpChallengeAck => "tcp_challenge_ack",

@@ -30,7 +30,7 @@ impl Tcb {
         // RFC 7323 §5.3: PAWS.
         if self.has(TS_OK) && !rst {
             if let Some((tsval, _)) = seg.timestamp {
-                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if (tsval.wrapping_sub(self.ts_recent) as i32) < 0 && !self.disordered_ack(seg) {
                     self.flags |= ACK_NOW;
                     return Outcome::drop(DropReason::TcpPaws);
                 }
@@ -52,7 +52,15 @@ impl Tcb {
             if !rst {
                 self.flags |= ACK_NOW;
             }
-            return Outcome::drop(DropReason::TcpOutOfWindow);
+            // Wholly below RCV.NXT and no further back than a buffer: what was received
+            // already, sent again (or a keepalive), not a segment outside the window.
+            let old = seq + len <= self.rcv_nxt
+                && self.rcv_nxt - seq <= (self.rx.capacity() as u32).max(65535);
+            return Outcome::drop(if old && !rst {
+                DropReason::TcpDuplicate
+            } else {
+                DropReason::TcpOutOfWindow
+            });
         }
         // Second: RST (RFC 5961 §3.2): exactly RCV.NXT resets, else a challenge ACK.
         if rst {
@@ -115,33 +123,37 @@ impl Tcb {
             self.ka_probes = 0;
         }
         let wnd = u32::from(seg.window_len) << self.snd_shift;
-        if ack > self.snd_una {
-            self.new_ack(now, cfg, ack, seg);
-        } else if ack == self.snd_una
+        // RFC 5681 §2: a duplicate acknowledgment (what NewReno counts).
+        let dup = ack == self.snd_una
             && seg.payload.is_empty()
             && seg.control != TcpControl::Fin
             && wnd == self.snd_wnd
             && self.snd_max > self.snd_una
-            && wnd != 0
-        {
-            self.dup_ack();
-        }
-        if self.has(SACK_OK) {
-            // The scoreboard (RFC 2018 §3): blocks within what we sent and not yet
-            // cumulatively acknowledged.
-            for (l, r) in seg.sack_ranges.iter().flatten() {
-                let (l, r) = (Seq(*l).max(self.snd_una), Seq(*r));
-                if l < r && r <= self.snd_max {
-                    self.sacked.add(l - self.snd_una, r - self.snd_una);
-                }
-            }
-        }
+            && wnd != 0;
+        let cumulative = ack > self.snd_una;
+        let acked = if cumulative {
+            self.new_ack(now, cfg, ack, seg)
+        } else {
+            0
+        };
+        // The scoreboard (RFC 6675 §4 Update), then what the ACK means for recovery.
+        let sack_new = self.has(SACK_OK) && self.update_scoreboard(seg);
+        self.on_ack_recovery(cumulative, acked, dup, sack_new);
         // Window update (§3.10.7.4, fifth, ESTABLISHED).
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
             self.snd_wnd = wnd;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
+        }
+        if self.has(PERSIST) && self.snd_wnd > 0 {
+            // The window opened after zero-window probes: send from SND.UNA again (a
+            // probe byte the receiver refused must not become a hole), with a fresh
+            // timer and no probe backoff (RFC 9293 §3.8.6.1).
+            self.flags &= !PERSIST;
+            self.persist_shift = 0;
+            self.snd_nxt = self.snd_una;
+            self.rtx_at = None;
         }
         if self.has(FIN_ACKED) {
             match self.state {
@@ -198,6 +210,25 @@ impl Tcb {
             }
         }
         Outcome { drop, reset: None }
+    }
+
+    /// A duplicate ACK that was merely reordered behind a later segment, which PAWS
+    /// would drop for its older timestamp (as Linux's `tcp_disordered_ack`): no data,
+    /// SYN, FIN or RST, at RCV.NXT, acknowledging SND.UNA with the same window (so it
+    /// changes nothing but the SACK scoreboard, whose blocks loss recovery needs), and
+    /// no older than one RTO. Its timestamp is not remembered.
+    fn disordered_ack(&self, seg: &TcpRepr<'_>) -> bool {
+        let Some((tsval, _)) = seg.timestamp else {
+            return false;
+        };
+        let age_ms = self.ts_recent.wrapping_sub(tsval);
+        seg.payload.is_empty()
+            && matches!(seg.control, TcpControl::None | TcpControl::Psh)
+            && Seq(seg.seq_number) == self.rcv_nxt
+            && seg.ack_number == Some(self.snd_una.0)
+            && u32::from(seg.window_len) << self.snd_shift == self.snd_wnd
+            && self.snd_wnd != 0
+            && u64::from(age_ms) * 1_000_000 <= self.rto
     }
 
     /// SYN-SENT (RFC 9293 §3.10.7.3).
@@ -278,7 +309,8 @@ impl Tcb {
     }
 
     /// An ACK that acknowledges new data (RFC 9293 §3.10.7.4, RFC 6298 §5, RFC 6582).
-    fn new_ack(&mut self, now: Instant, cfg: &TcpConfig, ack: Seq, seg: &TcpRepr<'_>) {
+    /// Returns the bytes it acknowledged.
+    fn new_ack(&mut self, now: Instant, cfg: &TcpConfig, ack: Seq, seg: &TcpRepr<'_>) -> u32 {
         let mut acked = ack - self.snd_una;
         if self.snd_una == self.iss {
             acked -= 1; // our SYN
@@ -299,7 +331,15 @@ impl Tcb {
         if self.has(TS_OK) {
             if let Some((_, tsecr)) = seg.timestamp.filter(|t| t.1 != 0) {
                 let ms = self.ts_now(now).wrapping_sub(tsecr);
-                if ms < 60_000 {
+                // An echo of a segment sent before the last timeout is Karn's ambiguity
+                // again: the ACK was most likely drawn by the retransmission (a
+                // duplicate at the receiver, which echoes its older TS.Recent, RFC 7323
+                // §4.3), and the sample would count the whole timeout as round trip.
+                let stale = self.has(TIMED_OUT) && (tsecr.wrapping_sub(self.rto_tsval) as i32) < 0;
+                if !stale {
+                    self.flags &= !TIMED_OUT;
+                }
+                if ms < 60_000 && !stale {
                     sample = Some(u64::from(ms) * 1_000_000);
                 }
             }
@@ -312,30 +352,8 @@ impl Tcb {
         if let Some(r) = sample {
             self.rtt_sample(cfg, r);
         }
-        // Congestion control.
-        if self.has(IN_RECOVERY) {
-            if ack >= self.recover {
-                // Full acknowledgment (RFC 6582 §3.2 step 3): deflate, leave recovery.
-                let flight = self.snd_max - self.snd_una;
-                self.cc.cwnd = self
-                    .cc
-                    .ssthresh
-                    .min(flight.max(self.cc.mss()) + self.cc.mss());
-                self.flags &= !IN_RECOVERY;
-                self.dupacks = 0;
-            } else {
-                // Partial acknowledgment (step 4): send the next hole, deflate by what
-                // was acked, add back one segment.
-                self.flags |= FAST_RTX | SACK_RTX;
-                let mss = self.cc.mss();
-                self.cc.cwnd = self.cc.cwnd.saturating_sub(acked);
-                if acked >= mss {
-                    self.cc.cwnd += mss;
-                }
-                self.cc.cwnd = self.cc.cwnd.max(mss);
-            }
-        } else {
-            self.dupacks = 0;
+        // Congestion control: growth outside recovery (in recovery, see `recovery`).
+        if !self.has(IN_RECOVERY) {
             let limited = flight_before < self.cc.cwnd / 2;
             if !limited {
                 self.cc.on_ack(
@@ -351,28 +369,7 @@ impl Tcb {
         } else {
             Some(now + Duration::from_nanos(self.rto))
         };
-    }
-
-    /// A duplicate ACK (RFC 5681 §2, §3.2; RFC 6582 §3.2).
-    fn dup_ack(&mut self) {
-        self.dupacks = self.dupacks.saturating_add(1);
-        let mss = self.cc.mss();
-        if self.has(IN_RECOVERY) {
-            self.cc.cwnd = self.cc.cwnd.saturating_add(mss);
-            self.flags |= SACK_RTX;
-        } else if self.dupacks == 3 && self.snd_una >= self.recover {
-            // Fast retransmit (RFC 6582 §3.2 step 2): the third duplicate, and not an
-            // echo of data sent before the last recovery or timeout.
-            let flight = self.snd_max - self.snd_una;
-            self.cc.on_loss(flight);
-            self.cc.cwnd = self.cc.ssthresh + 3 * mss;
-            self.recover = self.snd_max;
-            self.rtx_hi = self.snd_una;
-            self.flags |= FAST_RTX | IN_RECOVERY | SACK_RTX;
-            if self.rtt_probe.is_some_and(|(s, _)| s >= self.snd_una) {
-                self.rtt_probe = None;
-            }
-        }
+        acked
     }
 
     /// A round-trip sample (RFC 6298 §2.2, §2.3), nanoseconds.

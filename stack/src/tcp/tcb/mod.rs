@@ -2,7 +2,8 @@
 //!
 //! Input follows the event processing of RFC 9293 §3.10.7 in its order (acceptability,
 //! RST, SYN, ACK, data, FIN), with RFC 5961's defences against blind RST, SYN and data
-//! injection, RFC 7323's timestamps (PAWS, RTT samples) and window scaling. Output is
+//! injection, RFC 7323's timestamps (PAWS, RTT samples) and window scaling; loss
+//! recovery (RFC 6675 with SACK, RFC 6582 without) is in `recovery`. Output is
 //! pulled: [`Tcb::next_segment`] says what to send next, or nothing. Timers (RFC 6298
 //! retransmission with backoff, delayed ACK, zero-window probes, keepalive, TIME-WAIT)
 //! are deadlines the stack checks through [`Tcb::poll_at`] and [`Tcb::on_timer`].
@@ -21,6 +22,7 @@ use crate::wire::tcp::{TcpControl, TcpRepr};
 
 mod input;
 mod output;
+mod recovery;
 mod timer;
 
 // Flags of a connection.
@@ -37,7 +39,8 @@ const IN_RECOVERY: u16 = 1 << 9;
 const FORCE_ONE: u16 = 1 << 10;
 const KA_PROBE: u16 = 1 << 11;
 const WS_OK: u16 = 1 << 12;
-const SACK_RTX: u16 = 1 << 13;
+const PERSIST: u16 = 1 << 13;
+const TIMED_OUT: u16 = 1 << 14;
 
 /// RFC 9293 §3.7.1 default send MSS when the peer names none: 536 for IPv4; RFC 8200
 /// §8.3 gives 1220 for IPv6.
@@ -151,6 +154,8 @@ pub struct Tcb {
     rcv_shift: u8,
     ts_recent: u32,
     ts_offset: u32,
+    /// Our timestamp clock at the last retransmission timeout (with `TIMED_OUT`).
+    rto_tsval: u32,
     // Timing (RFC 6298), nanoseconds; srtt 0 = no sample yet.
     srtt: u64,
     rttvar: u64,
@@ -160,6 +165,8 @@ pub struct Tcb {
     dupacks: u8,
     delack_segs: u8,
     ka_probes: u8,
+    /// Zero-window probes sent since the window closed (their backoff).
+    persist_shift: u8,
     rtx_at: Option<Instant>,
     delack_at: Option<Instant>,
     close_at: Option<Instant>,
@@ -171,8 +178,12 @@ pub struct Tcb {
     ooo: Assembler,
     /// The peer's SACK blocks (RFC 2018) as offsets from SND.UNA: the sender's scoreboard.
     sacked: Assembler,
-    /// The highest sequence number retransmitted in this recovery.
+    /// The highest sequence number retransmitted in this recovery (RFC 6675 HighRxt).
     rtx_hi: Seq,
+    /// RFC 6675 RescueRxt: a rescue retransmission is allowed while SND.UNA is above it.
+    rescue_rxt: Seq,
+    /// RFC 6675 `pipe`: octets deemed in the network during SACK recovery.
+    pipe: u32,
     tx: RingBuffer,
     rx: RingBuffer,
 }
@@ -219,6 +230,7 @@ impl Tcb {
             rcv_shift,
             ts_recent: 0,
             ts_offset,
+            rto_tsval: 0,
             srtt: 0,
             rttvar: 0,
             rto: cfg.initial_rto.as_nanos(),
@@ -227,6 +239,7 @@ impl Tcb {
             dupacks: 0,
             delack_segs: 0,
             ka_probes: 0,
+            persist_shift: 0,
             rtx_at: None,
             delack_at: None,
             close_at: None,
@@ -236,6 +249,8 @@ impl Tcb {
             ooo: Assembler::default(),
             sacked: Assembler::default(),
             rtx_hi: iss,
+            rescue_rxt: iss,
+            pipe: 0,
             tx: RingBuffer::default(),
             rx: RingBuffer::default(),
         }
@@ -418,6 +433,17 @@ impl Tcb {
         self.has(IN_RECOVERY)
     }
 
+    /// During SACK-based recovery, RFC 6675's `pipe`: the bytes deemed in the network
+    /// (neither acknowledged, SACKed nor lost, plus those sent again); else the bytes
+    /// sent and not yet acknowledged.
+    pub fn pipe(&self) -> u32 {
+        if self.sack_recovery() {
+            self.pipe
+        } else {
+            self.snd_max - self.snd_una
+        }
+    }
+
     /// Bytes sent and not yet acknowledged.
     pub fn in_flight(&self) -> u32 {
         self.snd_nxt - self.snd_una
@@ -447,6 +473,13 @@ impl Tcb {
         } else {
             0
         }
+    }
+
+    /// The interval before the next zero-window probe: the RTO, doubled for each probe
+    /// already sent (RFC 9293 §3.8.6.1 SHLD-30), at most the largest RTO.
+    fn persist_interval(&self, cfg: &TcpConfig) -> Duration {
+        let backed_off = self.rto.saturating_mul(1 << self.persist_shift);
+        Duration::from_nanos(backed_off.min(cfg.max_rto.as_nanos()))
     }
 
     /// Marks the connection as failed and CLOSED.

@@ -1,6 +1,8 @@
-//! What to send next: SYN or SYN-ACK with our options, retransmissions in fast
-//! recovery (the first hole, then SACKed holes), new data within the windows with
-//! Nagle, FIN, probes and pure ACKs with the window, timestamps and SACK blocks.
+//! What to send next: SYN or SYN-ACK with our options, retransmissions in loss
+//! recovery (the first segment, then what RFC 6675's NextSeg names while pipe leaves
+//! room, see `recovery`), new data within the windows with Nagle, what a timeout
+//! rewound (skipping SACKed data), FIN, probes and pure ACKs with the window,
+//! timestamps and SACK blocks.
 
 use super::*;
 
@@ -26,9 +28,11 @@ impl Tcb {
             TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck
         );
         if self.has(FAST_RTX) {
+            // Fast retransmit (RFC 6675 §5 step 4.3; RFC 6582 §3.2 steps 2 and 4): the
+            // segment at SND.UNA, whatever the windows say.
             self.flags &= !FAST_RTX;
             if self.snd_max > self.snd_una {
-                let len = self.tx.len().min(usize::from(self.eff_mss()));
+                let len = self.first_rtx_len();
                 let fin = fin_state
                     && len == self.tx.len()
                     && self.has(FIN_QUEUED)
@@ -47,19 +51,55 @@ impl Tcb {
                 return Some(seg);
             }
         }
-        if self.has(SACK_RTX) {
-            self.flags &= !SACK_RTX;
-            if let Some(seg) = self.sack_retransmit(now) {
-                return Some(seg);
+        // RFC 6675 (C): in SACK recovery, send while cwnd - pipe >= SMSS what NextSeg
+        // names; rule 1 (a lost hole) comes before new data.
+        let sack_rec = self.sack_recovery();
+        let mss = usize::from(self.eff_mss());
+        let room = sack_rec && self.cc.cwnd >= self.pipe.saturating_add(mss as u32);
+        if room {
+            if let Some((off, len)) = self.next_hole(true) {
+                return Some(self.retransmit(now, off, len, false, true));
             }
+        }
+        if self.snd_nxt < self.snd_max {
+            // Sending again what a timeout (or a probe) rewound: skip what the peer has
+            // SACKed since (RFC 6675 §5.1).
+            let mut off = self.snd_nxt - self.snd_una;
+            for &(s, e) in self.sacked.ranges() {
+                if s <= off && off < e {
+                    off = e;
+                }
+            }
+            self.snd_nxt = self.snd_una + off;
         }
         if self.snd_nxt <= data_end {
             let off = (self.snd_nxt - self.snd_una) as usize;
-            let avail = self.tx.len() - off;
+            let resend = self.snd_nxt < self.snd_max;
+            let mut avail = self.tx.len() - off;
+            if resend {
+                // Up to the next SACKed block.
+                if let Some(&(s, _)) = self.sacked.ranges().iter().find(|r| r.0 as usize > off) {
+                    avail = avail.min(s as usize - off);
+                }
+            }
             let flight = self.snd_nxt - self.snd_una;
-            let win = self.snd_wnd.min(self.cc.cwnd);
-            let usable = win.saturating_sub(flight) as usize;
-            let mss = usize::from(self.eff_mss());
+            // What the network holds: RFC 6675's pipe in SACK recovery; else the
+            // flight, less what is SACKed while sending again after a timeout.
+            let in_net = if sack_rec {
+                if room {
+                    self.pipe
+                } else {
+                    self.cc.cwnd
+                }
+            } else if resend {
+                flight - self.sacked_below(flight)
+            } else {
+                flight
+            };
+            let usable = self
+                .snd_wnd
+                .saturating_sub(flight)
+                .min(self.cc.cwnd.saturating_sub(in_net)) as usize;
             let mut len = avail.min(mss).min(usable);
             if self.has(FORCE_ONE) {
                 // A zero-window probe (RFC 9293 §3.8.6.1): one byte past the window.
@@ -70,8 +110,9 @@ impl Tcb {
             }
             let fin = fin_state && self.has(FIN_QUEUED) && off + len == self.tx.len();
             // Nagle (RFC 9293 §3.7.4) and sender SWS avoidance: hold a short segment
-            // while data is in flight.
-            let hold = len < mss && flight > 0 && !fin && !(self.has(NODELAY) && len == avail);
+            // of new data while data is in flight.
+            let hold =
+                len < mss && flight > 0 && !fin && !resend && !(self.has(NODELAY) && len == avail);
             if (len > 0 && !hold) || fin {
                 let ctl = if fin {
                     TcpControl::Fin
@@ -89,14 +130,32 @@ impl Tcb {
                     }
                     self.snd_max = self.snd_nxt;
                 }
+                if sack_rec {
+                    // (C.3, C.4)
+                    self.pipe += len as u32 + u32::from(fin);
+                }
                 if self.rtx_at.is_none() {
-                    self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+                    self.rtx_at = Some(if self.has(PERSIST) {
+                        now + self.persist_interval(cfg)
+                    } else {
+                        now + Duration::from_nanos(self.rto)
+                    });
                 }
                 return Some(seg);
             }
             if avail > 0 && self.snd_wnd == 0 && self.rtx_at.is_none() {
                 // Zero window: the persist timer (the retransmission timer doubles as it).
-                self.rtx_at = Some(now + Duration::from_nanos(self.rto));
+                self.rtx_at = Some(now + self.persist_interval(cfg));
+            }
+        }
+        if room {
+            // NextSeg rule 3 (an unSACKed hole not yet deemed lost), then rule 4 (the
+            // rescue retransmission).
+            if let Some((off, len)) = self.next_hole(false) {
+                return Some(self.retransmit(now, off, len, false, true));
+            }
+            if let Some((off, len, fin)) = self.rescue() {
+                return Some(self.retransmit(now, off, len, fin, false));
             }
         }
         if self.has(KA_PROBE) {
@@ -105,37 +164,45 @@ impl Tcb {
             return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_una - 1));
         }
         if self.has(ACK_NOW) {
-            return Some(self.ack_segment(now, 0, 0, TcpControl::None, self.snd_nxt));
+            // A pure ACK carries SND.MAX, not a SND.NXT that a timeout or a probe moved
+            // back (as BSD does): the peer may have received more than SND.NXT, and
+            // would drop an ACK below its RCV.NXT unread. At the very edge of the
+            // peer's window SND.MAX would not be acceptable; SND.NXT is then used.
+            let seq = if self.snd_max - self.snd_una < self.snd_wnd {
+                self.snd_max
+            } else {
+                self.snd_nxt
+            };
+            return Some(self.ack_segment(now, 0, 0, TcpControl::None, seq));
         }
         None
     }
 
-    /// In recovery, the first hole past what was already sent again that lies below a
-    /// SACKed block (RFC 6675 §4 NextSeg rule 1, simplified): one per ACK, taking one
-    /// segment of the window the duplicate ACK opened.
-    fn sack_retransmit(&mut self, now: Instant) -> Option<OutSegment> {
-        if !self.has(IN_RECOVERY) || self.sacked.is_empty() {
-            return None;
+    /// A retransmission in SACK recovery of `len` bytes at offset `off` (and the FIN):
+    /// HighRxt moves past it unless it is the rescue (RFC 6675 (C.2)), pipe grows by it
+    /// (C.4).
+    fn retransmit(
+        &mut self,
+        now: Instant,
+        off: usize,
+        len: usize,
+        fin: bool,
+        high_rxt: bool,
+    ) -> OutSegment {
+        let ctl = if fin {
+            TcpControl::Fin
+        } else {
+            TcpControl::None
+        };
+        let seq = self.snd_una + off as u32;
+        let seg = self.ack_segment(now, off, len, ctl, seq);
+        if high_rxt {
+            self.rtx_hi = self.rtx_hi.max(seq + len as u32);
         }
-        let mut pos = (self.rtx_hi.max(self.snd_una) - self.snd_una) as usize;
-        let mss = usize::from(self.eff_mss());
-        for &(s, e) in self.sacked.ranges() {
-            let (s, e) = (s as usize, e as usize);
-            if pos < s && pos < self.tx.len() {
-                let len = (s - pos).min(mss).min(self.tx.len() - pos);
-                let seq = self.snd_una + pos as u32;
-                let seg = self.ack_segment(now, pos, len, TcpControl::None, seq);
-                self.rtx_hi = seq + len as u32;
-                self.cc.cwnd = self
-                    .cc
-                    .cwnd
-                    .saturating_sub(self.cc.mss())
-                    .max(self.cc.mss());
-                return Some(seg);
-            }
-            pos = pos.max(e);
-        }
-        None
+        self.pipe += len as u32 + u32::from(fin);
+        self.rtx_at
+            .get_or_insert(now + Duration::from_nanos(self.rto));
+        seg
     }
 
     /// SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with our options.

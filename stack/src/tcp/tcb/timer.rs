@@ -28,10 +28,11 @@ impl Tcb {
             self.rtx_at = None;
             if self.state.is_synchronized() && self.snd_wnd == 0 && !self.tx.is_empty() {
                 // Persist: probe the zero window, back off, never give up (RFC 1122
-                // §4.2.2.17).
-                self.flags |= FORCE_ONE;
+                // §4.2.2.17). The backoff is the probes' own: the retransmission
+                // timeout stays what the path's round trip says (RFC 6298).
+                self.flags |= FORCE_ONE | PERSIST;
                 self.snd_nxt = self.snd_una;
-                self.rto = (self.rto * 2).min(cfg.max_rto.as_nanos());
+                self.persist_shift = (self.persist_shift + 1).min(16);
             } else if self.snd_max != self.snd_una || !self.state.is_synchronized() {
                 self.retries += 1;
                 let limit = if self.state.is_synchronized() {
@@ -45,8 +46,10 @@ impl Tcb {
                 }
                 if self.state.is_synchronized() {
                     self.cc.on_rto(self.snd_max - self.snd_una);
+                    self.flags |= TIMED_OUT;
+                    self.rto_tsval = self.ts_now(now);
                 }
-                self.flags &= !(IN_RECOVERY | FAST_RTX | SACK_RTX);
+                self.flags &= !(IN_RECOVERY | FAST_RTX);
                 self.sacked.clear();
                 self.dupacks = 0;
                 self.recover = self.snd_max;
