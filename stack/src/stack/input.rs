@@ -42,6 +42,7 @@ impl Stack {
             return;
         };
         let up = p.up;
+        self.tcp_batch_begin();
         let mut frames = frames.peekable();
         while frames.peek().is_some() {
             let mut v4 = core::mem::take(&mut self.scratch.v4_frames);
@@ -95,6 +96,7 @@ impl Stack {
             self.scratch.v6_dst = v6_dst;
             self.scratch.hops = hops;
         }
+        self.tcp_batch_end(now);
     }
 
     /// Lets the neighbor cache learn from a copy of an ARP or NDP frame that another
