@@ -1424,3 +1424,51 @@ fn recv_with_empty_buffer_reports_the_error() {
         Err(SocketError::Connection(stack::tcp::TcpError::Refused))
     );
 }
+
+/// ACK coalescing: in-order full segments that arrive in one receive batch are
+/// acknowledged together when the batch ends, at least every 16 segments; segments in
+/// batches of their own are still acknowledged every second one (RFC 5681 §4.2).
+#[test]
+fn one_receive_batch_is_acknowledged_together_at_least_every_16_segments() {
+    let mut net = pair_with(TcpConfig {
+        rx_buffer: 1 << 20,
+        tx_buffer: 1 << 20,
+        ..TcpConfig::default()
+    });
+    let (c, s) = connected(&mut net);
+    // Grow the congestion window past 40 segments.
+    let warm = pattern(512 * 1024, 7);
+    assert_eq!(pump(&mut net, 0, c, 1, s, &warm), warm);
+    net.run(100);
+    let data = pattern(40 * 1448, 9);
+    let now = net.now;
+    assert_eq!(net.nodes[0].tcp_send(now, c, &data).unwrap(), data.len());
+    // Round 0: all 40 reach b in one batch and its ACKs go back in the same round:
+    // after the 16th and the 32nd segment, and one at the end of the batch.
+    let mut data_segs = 0;
+    let mut acks = Vec::new();
+    for r in 0..100 {
+        step_filtered(&mut net, &mut |from, frame| {
+            if let Some((_, len, flags)) = tcp_info(frame) {
+                if from == 0 && len == 1448 {
+                    data_segs += 1;
+                } else if from == 1 {
+                    acks.push((r, len, flags));
+                }
+            }
+            true
+        });
+    }
+    assert_eq!(data_segs, 40);
+    assert_eq!(acks.len(), 3, "{acks:?}");
+    assert!(acks.iter().all(|a| a.0 == 0 && a.1 == 0), "{acks:?}");
+    let mut buf = vec![0u8; data.len()];
+    let mut got = 0;
+    while got < data.len() {
+        match net.nodes[1].tcp_recv(s, &mut buf[got..]) {
+            Ok(n) if n > 0 => got += n,
+            other => panic!("recv: {other:?}"),
+        }
+    }
+    assert_eq!(buf, data);
+}

@@ -47,8 +47,9 @@ pub struct TcpArgs {
     /// Most connections of a connection-rate run (TIME-WAIT keeps client ports).
     #[arg(long, default_value_t = 100_000)]
     pub cps_max: usize,
-    /// Idle connections to establish for the memory figure (0 to skip).
-    #[arg(long, default_value_t = 100_000)]
+    /// Idle connections to establish for the memory figure (0 to skip); issue 7 asks
+    /// for 1,000,000 in one process.
+    #[arg(long, default_value_t = 1_000_000)]
     pub idle_conns: usize,
     /// Send and receive buffer of each idle connection, bytes.
     #[arg(long, default_value_t = 1024)]
@@ -164,14 +165,19 @@ fn bulk(args: &TcpArgs) -> Result<Map<String, Value>, String> {
     let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let gbps = got as f64 * 8.0 / secs / 1e9;
     let conn = a.tcp_connection(c).ok_or("connection gone")?;
+    let (ca, cb) = (a.counters(), b.counters());
+    let data_frame = ca.tx_bytes as f64 / ca.tx_packets.max(1) as f64;
+    let acks_per_data = cb.tx_packets as f64 / ca.tx_packets.max(1) as f64;
     println!(
-        "tcp bulk: {} MB in {:.3} s = {:.2} Gbit/s (MSS {}, cwnd {} B, {} rounds, one core)",
+        "tcp bulk: {} MB in {:.3} s = {:.2} Gbit/s (MSS {}, cwnd {} B, {} rounds, mean data frame {:.0} B, {:.3} ACK frames per data frame, one core)",
         got >> 20,
         secs,
         gbps,
         conn.mss(),
         conn.cwnd(),
-        rounds
+        rounds,
+        data_frame,
+        acks_per_data
     );
     let mut m = Map::new();
     m.insert("bytes".into(), json!(got));
@@ -182,6 +188,8 @@ fn bulk(args: &TcpArgs) -> Result<Map<String, Value>, String> {
         json!(core::mem::size_of::<stack::tcp::Tcb>()),
     );
     m.insert("bulk_gbps".into(), json!(gbps));
+    m.insert("bulk_mean_frame_bytes".into(), json!(data_frame.round()));
+    m.insert("bulk_acks_per_data_frame".into(), json!(acks_per_data));
     Ok(m)
 }
 
@@ -276,13 +284,14 @@ pub fn run(args: &TcpArgs) -> Result<Map<String, Value>, String> {
     if args.skip_smoltcp {
         m.insert("smoltcp_note".into(), json!("skipped (--skip-smoltcp)"));
     } else {
-        let (got, secs, frame) = smol::bulk(args.bytes, args.mtu, args.buffer)?;
+        let (got, secs, frame, acks) = smol::bulk(args.bytes, args.mtu, args.buffer)?;
         let g = got as f64 * 8.0 / secs / 1e9;
         println!(
-            "smoltcp bulk: {} MB in {secs:.3} s = {g:.2} Gbit/s (same bytes, MTU, buffers; mean received frame {frame:.0} B; one core)",
+            "smoltcp bulk: {} MB in {secs:.3} s = {g:.2} Gbit/s (same bytes, MTU, buffers; mean received frame {frame:.0} B, {acks:.3} ACK frames per data frame; one core)",
             got >> 20
         );
         m.insert("smoltcp_mean_frame_bytes".into(), json!(frame.round()));
+        m.insert("smoltcp_acks_per_data_frame".into(), json!(acks));
         m.insert("smoltcp_bulk_gbps".into(), json!(g));
         m.insert("smoltcp_version".into(), json!("0.14"));
         smol_bulk = Some(g);

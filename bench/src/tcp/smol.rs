@@ -74,8 +74,12 @@ fn iface(dev: &mut Mem, mac: u8, ip: [u8; 4]) -> Interface {
 }
 
 /// Moves `bytes` from interface a to b: (bytes delivered, seconds from the first byte,
-/// mean size of b's received frames).
-pub(crate) fn bulk(bytes: usize, mtu: u16, buffer: usize) -> Result<(usize, f64, f64), String> {
+/// mean size of b's received frames, frames b sent per frame it received).
+pub(crate) fn bulk(
+    bytes: usize,
+    mtu: u16,
+    buffer: usize,
+) -> Result<(usize, f64, f64, f64), String> {
     let mtu = usize::from(mtu);
     let mut da = Mem {
         rx: VecDeque::new(),
@@ -147,5 +151,10 @@ pub(crate) fn bulk(bytes: usize, mtu: u16, buffer: usize) -> Result<(usize, f64,
         }
     }
     let secs = t0.map_or(0.0, |t| t.elapsed().as_secs_f64());
-    Ok((got, secs, db.sent.1 as f64 / db.sent.0.max(1) as f64))
+    Ok((
+        got,
+        secs,
+        db.sent.1 as f64 / db.sent.0.max(1) as f64,
+        da.sent.0 as f64 / db.sent.0.max(1) as f64,
+    ))
 }

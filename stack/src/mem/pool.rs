@@ -6,10 +6,12 @@
 //! Dropping a frame returns its chunk to the pool's free list; handing it to a device
 //! goes through [`Frame::into_raw`] and back through [`FramePool::from_raw`].
 //!
-//! The free list is a bounded lock-free queue (crossbeam's `ArrayQueue`) so that a frame
-//! may be freed on a different core than the one that allocated it (frames move between
-//! shards). Exhaustion returns `None` and is counted; the pool never allocates after
-//! construction.
+//! The free list is a lock-free LIFO stack of frame indices (a tagged Treiber stack) so
+//! that a frame may be freed on a different core than the one that allocated it (frames
+//! move between shards), and so that the frame allocated next is the one freed last,
+//! still in cache: with a FIFO the frames cycle through the whole pool (megabytes) and
+//! every frame written misses the cache. Exhaustion returns `None` and is counted; the
+//! pool never allocates after construction.
 #![allow(unsafe_code)]
 
 use core::fmt;
@@ -17,7 +19,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::alloc::{self, Layout};
 use std::sync::Arc;
 
-use crossbeam_queue::ArrayQueue;
+use core::sync::atomic::AtomicU32;
 
 /// Memory that backs a frame pool.
 ///
@@ -146,8 +148,84 @@ struct PoolInner {
     shift: u32,
     headroom: u32,
     frames: u32,
-    free: ArrayQueue<u32>,
+    free: FreeList,
     alloc_failures: AtomicU64,
+}
+
+/// No frame: the end of the free list.
+const NIL: u32 = u32::MAX;
+
+/// The free frames: a lock-free LIFO stack of indices linked through `next`. `head` holds
+/// the top index in its low 32 bits and a tag in its high 32 bits that every change
+/// increments, so that a pop that read `next` of a top that was popped and pushed back
+/// meanwhile (ABA) fails its compare-exchange and retries.
+struct FreeList {
+    head: AtomicU64,
+    next: Box<[AtomicU32]>,
+}
+
+impl FreeList {
+    /// Every index in `0..n` free, lowest on top.
+    fn full(n: u32) -> Self {
+        let next = (0..n)
+            .map(|i| AtomicU32::new(if i + 1 < n { i + 1 } else { NIL }))
+            .collect();
+        FreeList {
+            head: AtomicU64::new(if n > 0 { 0 } else { u64::from(NIL) }),
+            next,
+        }
+    }
+
+    #[inline]
+    fn pop(&self) -> Option<u32> {
+        let mut h = self.head.load(Ordering::Acquire);
+        loop {
+            let top = h as u32;
+            let next = self.next.get(top as usize)?.load(Ordering::Relaxed);
+            let new = ((h >> 32).wrapping_add(1) << 32) | u64::from(next);
+            match self
+                .head
+                .compare_exchange_weak(h, new, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return Some(top),
+                Err(cur) => h = cur,
+            }
+        }
+    }
+
+    /// Pushes `index`, which must not be in the list (a frame's owner frees it once).
+    #[inline]
+    fn push(&self, index: u32) {
+        let Some(slot) = self.next.get(index as usize) else {
+            return;
+        };
+        let mut h = self.head.load(Ordering::Relaxed);
+        loop {
+            slot.store(h as u32, Ordering::Relaxed);
+            let new = ((h >> 32).wrapping_add(1) << 32) | u64::from(index);
+            match self
+                .head
+                .compare_exchange_weak(h, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(cur) => h = cur,
+            }
+        }
+    }
+
+    /// Indices in the list now (exact when no other thread changes it meanwhile).
+    fn len(&self) -> usize {
+        let mut n = 0;
+        let mut i = self.head.load(Ordering::Acquire) as u32;
+        while let Some(slot) = self.next.get(i as usize) {
+            n += 1;
+            if n >= self.next.len() {
+                break;
+            }
+            i = slot.load(Ordering::Relaxed);
+        }
+        n
+    }
 }
 
 // SAFETY: `base` points into `memory`, which is Send + Sync; each chunk is accessed only
@@ -176,11 +254,7 @@ impl FramePool {
         if frames == 0 || frames > u32::MAX as usize {
             return Err(PoolError::BadRegion);
         }
-        let free = ArrayQueue::new(frames);
-        for i in 0..frames as u32 {
-            // Cannot fail: the queue holds exactly `frames` entries.
-            let _ = free.push(i);
-        }
+        let free = FreeList::full(frames as u32);
         let base = memory.as_ptr();
         Ok(FramePool {
             inner: Arc::new(PoolInner {
@@ -484,8 +558,8 @@ impl Frame {
 impl Drop for Frame {
     #[inline]
     fn drop(&mut self) {
-        // Cannot fail: the queue has room for every frame and this index is not in it.
-        let _ = self.pool.free.push(self.index);
+        // This index is not in the list: this frame owned it.
+        self.pool.free.push(self.index);
     }
 }
 
@@ -622,5 +696,57 @@ mod tests {
         });
         t.join().unwrap();
         assert_eq!(p2.available(), 4);
+    }
+
+    #[test]
+    fn the_frame_freed_last_is_allocated_first() {
+        let p = pool(8);
+        let (a, b) = (p.alloc().unwrap(), p.alloc().unwrap());
+        assert_eq!((a.index(), b.index()), (0, 1));
+        drop(b);
+        drop(a);
+        assert_eq!(p.alloc().unwrap().index(), 0);
+        let (x, y) = (p.alloc().unwrap(), p.alloc().unwrap());
+        assert_eq!((x.index(), y.index()), (0, 1));
+        assert_eq!(p.available(), 6);
+    }
+
+    #[test]
+    fn threads_allocating_and_freeing_at_once_lose_and_duplicate_nothing() {
+        let p = pool(64);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let mut held = Vec::new();
+                    for i in 0..20_000u32 {
+                        if (i + t) % 3 != 0 {
+                            if let Some(mut f) = p.alloc() {
+                                // Each holder marks its frame; a frame handed out twice
+                                // would show another mark.
+                                f.append(4)
+                                    .unwrap()
+                                    .copy_from_slice(&(t * 1_000_000 + i).to_be_bytes());
+                                held.push((f, t * 1_000_000 + i));
+                            }
+                        } else if let Some((f, mark)) = held.pop() {
+                            assert_eq!(f.data(), &mark.to_be_bytes());
+                        }
+                    }
+                    for (f, mark) in held {
+                        assert_eq!(f.data(), &mark.to_be_bytes());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(p.available(), 64);
+        let all: std::collections::BTreeSet<u32> = (0..64)
+            .map(|_| p.alloc().unwrap().into_raw().index)
+            .collect();
+        assert_eq!(all.len(), 64);
+        assert!(p.alloc().is_none());
     }
 }

@@ -42,6 +42,7 @@ impl Stack {
             return;
         };
         let up = p.up;
+        self.tcp_batch_begin();
         let mut frames = frames.peekable();
         while frames.peek().is_some() {
             let mut v4 = core::mem::take(&mut self.scratch.v4_frames);
@@ -94,6 +95,17 @@ impl Stack {
             self.scratch.v6_frames = v6;
             self.scratch.v6_dst = v6_dst;
             self.scratch.hops = hops;
+            self.scratch.consumed.clear();
+        }
+        self.tcp_batch_end(now);
+    }
+
+    /// A frame whose data local delivery is done with: freed with the rest of the batch
+    /// (or at once when the batch's list is full).
+    #[inline]
+    pub(super) fn consumed(&mut self, frame: Frame) {
+        if self.scratch.consumed.len() < self.scratch.consumed.capacity() {
+            self.scratch.consumed.push(frame);
         }
     }
 

@@ -376,6 +376,7 @@ impl Stack {
             IpProtocol::Tcp => {
                 let (s, d) = (IpAddr::V4(src), IpAddr::V4(dst));
                 self.tcp_input(now, port, ip.payload(), s, d);
+                self.consumed(frame);
             }
             _ => {
                 self.count_drop(port, DropReason::ProtocolUnreachable);

@@ -228,6 +228,7 @@ impl Stack {
             IpProtocol::Tcp => {
                 let seg = ip.payload().get(off..).unwrap_or(&[]);
                 self.tcp_input(now, port, seg, IpAddr::V6(src), IpAddr::V6(dst));
+                self.consumed(frame);
             }
             IpProtocol::Ipv6NoNxt => self.ports[usize::from(port.0)].counters.delivered += 1,
             _ => {

@@ -311,6 +311,10 @@ struct Scratch {
     released: Vec<Frame>,
     solicits: Vec<Solicit>,
     failed: Vec<Frame>,
+    /// Frames whose payload local delivery consumed, freed together at the end of the
+    /// receive batch: freeing one takes atomic operations (the pool's refcount and free
+    /// list), which would otherwise wait on the copy of its payload just made.
+    consumed: Vec<Frame>,
 }
 
 impl Scratch {
@@ -324,6 +328,7 @@ impl Scratch {
             released: Vec::with_capacity(crate::neighbor::MAX_PENDING),
             solicits: Vec::with_capacity(64),
             failed: Vec::with_capacity(64),
+            consumed: Vec::with_capacity(BATCH),
         }
     }
 }

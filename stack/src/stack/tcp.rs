@@ -36,6 +36,9 @@ use super::input::ETH_LEN;
 
 type Tuple = (SocketAddr, SocketAddr);
 
+/// Connections a receive batch may hold flushes back for.
+const DEFERRED_MAX: usize = 256;
+
 /// The TCP sockets of a stack.
 pub(super) struct TcpSockets {
     sockets: Slab<Socket>,
@@ -47,6 +50,12 @@ pub(super) struct TcpSockets {
     /// The latest time the stack was given, for calls that take none (`tcp_recv`).
     now: Instant,
     due: Vec<TcpHandle>,
+    /// While a receive batch runs: connections whose flush waits for its end (ACK
+    /// coalescing); `None` outside a batch. Bounded by its capacity: past it, flushes
+    /// happen at once.
+    deferred: Option<Vec<TcpHandle>>,
+    /// The list's storage between batches.
+    deferred_spare: Vec<TcpHandle>,
     /// Deadlines by slot index, earliest first. Lazy: an entry may be stale (the
     /// deadline moved later, or the slot was reused); it is checked when it comes due.
     /// A connection adds one only when its earliest deadline moves earlier than the one
@@ -66,6 +75,8 @@ impl TcpSockets {
             shared: Shared::default(),
             now: Instant::ZERO,
             due: Vec::with_capacity(n),
+            deferred: None,
+            deferred_spare: Vec::with_capacity(DEFERRED_MAX),
             timers: BinaryHeap::with_capacity(2 * n),
         }
     }
@@ -269,6 +280,20 @@ impl Stack {
             self.ports[usize::from(port.0)].counters.delivered += 1;
             let before = tcb.state;
             let out = tcb.input(now, &self.config.tcp, &repr, &mut self.tcp.shared);
+            if out.drop.is_none()
+                && out.reset.is_none()
+                && tcb.state == before
+                && tcb.can_defer_flush()
+            {
+                if let Some(d) = self.tcp.deferred.as_mut() {
+                    if d.len() < d.capacity() {
+                        if tcb.defer_flush() {
+                            d.push(h);
+                        }
+                        return;
+                    }
+                }
+            }
             if let Some(r) = out.drop {
                 self.count_drop(port, r);
             }
@@ -551,6 +576,9 @@ impl Stack {
 
     fn tcp_flush_segments(&mut self, now: Instant, h: TcpHandle) {
         let ttl = self.config.default_ttl;
+        if let Some(t) = self.tcp.conn_mut(h) {
+            t.promote_ack();
+        }
         loop {
             let Some(Socket::Conn(tcb)) = self.tcp.sockets.get_mut(h.0) else {
                 return;
@@ -570,6 +598,30 @@ impl Stack {
                 }
             }
         }
+    }
+
+    /// A receive batch begins: established connections' flushes wait for its end, so
+    /// that one ACK covers the batch's in-order segments (up to `ACK_COALESCE_MAX`) and
+    /// data the ACKs let out leaves in one burst.
+    pub(super) fn tcp_batch_begin(&mut self) {
+        if self.tcp.deferred.is_none() {
+            self.tcp.deferred = Some(core::mem::take(&mut self.tcp.deferred_spare));
+        }
+    }
+
+    /// The receive batch ended: the flushes it held back.
+    pub(super) fn tcp_batch_end(&mut self, now: Instant) {
+        let Some(mut d) = self.tcp.deferred.take() else {
+            return;
+        };
+        for &h in &d {
+            if let Some(t) = self.tcp.conn_mut(h) {
+                t.undefer_flush();
+                self.tcp_flush(now, h);
+            }
+        }
+        d.clear();
+        self.tcp.deferred_spare = d;
     }
 
     /// A segment of no connection (a reset, a SYN cookie), out through the routes or

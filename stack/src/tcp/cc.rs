@@ -19,6 +19,9 @@ pub enum CongestionControl {
 /// CUBIC's constants (RFC 9438 §4.1): C = 0.4, β = 0.7.
 const CUBIC_C: f64 = 0.4;
 const CUBIC_BETA: f64 = 0.7;
+/// Most SMSS one ACK may add to cwnd in slow start (RFC 3465 §2.3 `L`, raised for the
+/// stretch ACKs of batched receivers).
+const SLOW_START_L: u32 = 16;
 
 /// The congestion state of one connection, in bytes.
 #[derive(Debug, Clone)]
@@ -63,8 +66,12 @@ impl Cc {
     /// `acked` new bytes were acknowledged outside recovery.
     pub fn on_ack(&mut self, now: Instant, acked: u32, srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start, with appropriate byte counting (RFC 3465, L = 1 SMSS).
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.mss));
+            // RFC 5681 §3.1 slow start, with appropriate byte counting (RFC 3465). A
+            // stretch ACK (receivers coalesce the ACKs of a receive batch, ours up to 16
+            // segments) counts for what it covers, up to 16 SMSS, as Linux credits one.
+            self.cwnd = self
+                .cwnd
+                .saturating_add(acked.min(self.mss.saturating_mul(SLOW_START_L)));
             return;
         }
         match self.algo {

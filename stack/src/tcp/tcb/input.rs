@@ -429,8 +429,10 @@ impl Tcb {
             if had_holes || n < data.len() || cfg.delayed_ack == Duration::ZERO {
                 self.flags |= ACK_NOW;
             } else {
-                self.delack_segs += 1;
-                if self.delack_segs >= 2 {
+                // Two segments or more call for an ACK (RFC 5681 §4.2), sent by the
+                // next flush (`promote_ack`): at once, or after the receive batch.
+                self.delack_segs = self.delack_segs.saturating_add(1);
+                if self.delack_segs >= ACK_COALESCE_MAX {
                     self.flags |= ACK_NOW;
                 } else if self.delack_at.is_none() {
                     self.delack_at = Some(now + cfg.delayed_ack);

@@ -41,6 +41,13 @@ const KA_PROBE: u16 = 1 << 11;
 const WS_OK: u16 = 1 << 12;
 const PERSIST: u16 = 1 << 13;
 const TIMED_OUT: u16 = 1 << 14;
+/// The connection's flush waits for the end of the receive batch (`Stack::tcp_input`).
+const FLUSH_DEFERRED: u16 = 1 << 15;
+
+/// In-order full segments a receive batch may take before it must ACK at once; fewer
+/// are acknowledged together when the batch ends (ACK coalescing, as Linux does for
+/// what GRO merged). Outside a batch, every second segment is ACKed.
+const ACK_COALESCE_MAX: u8 = 16;
 
 /// RFC 9293 §3.7.1 default send MSS when the peer names none: 536 for IPv4; RFC 8200
 /// §8.3 gives 1220 for IPv6.
@@ -366,6 +373,37 @@ impl Tcb {
     #[inline]
     fn has(&self, f: u16) -> bool {
         self.flags & f != 0
+    }
+
+    /// Before a flush: two in-order segments or more not yet acknowledged call for an
+    /// ACK now (RFC 5681 §4.2; the receive batch may have held it back).
+    #[inline]
+    pub(crate) fn promote_ack(&mut self) {
+        if self.delack_segs >= 2 {
+            self.flags |= ACK_NOW;
+        }
+    }
+
+    /// True when nothing in the last input asks for a segment at once (an ACK that may
+    /// not wait, a state change is the caller's to check).
+    #[inline]
+    pub(crate) fn can_defer_flush(&self) -> bool {
+        !self.has(ACK_NOW)
+    }
+
+    /// Marks the flush as deferred to the end of the receive batch; false when it
+    /// already was.
+    #[inline]
+    pub(crate) fn defer_flush(&mut self) -> bool {
+        let first = !self.has(FLUSH_DEFERRED);
+        self.flags |= FLUSH_DEFERRED;
+        first
+    }
+
+    /// Clears the deferred-flush mark (the batch ended).
+    #[inline]
+    pub(crate) fn undefer_flush(&mut self) {
+        self.flags &= !FLUSH_DEFERRED;
     }
 
     /// The connection's state.
