@@ -88,7 +88,7 @@ fn broken_configs_name_line_and_key() {
         ("[sockets]\nmax-sockets = 0\n", "t.toml:1: sockets.max-sockets: must be at least 1"),
         ("[sockets]\nusers = [1]\n", "t.toml:2: sockets.users: unknown field `users`, expected one of `path`, `allow-users`, `allow-groups`, `max-sockets`, `buffer-memory-mib`"),
         ("[sockets]\nbuffer-memory-mib = 0\n", "t.toml:1: sockets.buffer-memory-mib: must be 1 to 4096 (MiB per application)"),
-        ("colour = \"blue\"\n", "t.toml:1: colour: unknown field `colour`, expected one of `name`, `forwarding`, `log-level`, `control-socket`, `metrics`, `ports`, `routes`, `neighbors`, `workers`, `capture`, `sockets`"),
+        ("colour = \"blue\"\n", "t.toml:1: colour: unknown field `colour`, expected one of `name`, `forwarding`, `log-level`, `control-socket`, `metrics`, `ports`, `routes`, `neighbors`, `workers`, `capture`, `sockets`, `tcp`"),
         // Unknown key in a port.
         (
             "[[ports]]\nname = \"a\"\ndriver = \"memory\"\nspeed = 10\n",
