@@ -278,11 +278,11 @@ pub unsafe extern "C" fn dp_bind(
 pub unsafe extern "C" fn dp_sendto(
     c: *mut DpClient,
     s: c_int,
-    buf: *const u8,
-    len: usize,
+    buf: *const std::ffi::c_void,
+    len: libc::size_t,
     to: *const libc::sockaddr,
     tolen: libc::socklen_t,
-) -> isize {
+) -> libc::ssize_t {
     // SAFETY: per this function's contract.
     let Some(dst) = (unsafe { read_sockaddr(to, tolen) }) else {
         return set_errno(libc::EINVAL) as isize;
@@ -294,7 +294,7 @@ pub unsafe extern "C" fn dp_sendto(
     let data = if len == 0 {
         &[][..]
     } else {
-        unsafe { std::slice::from_raw_parts(buf, len) }
+        unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }
     };
     with(c, |c| {
         let unbound = {
@@ -334,11 +334,11 @@ pub unsafe extern "C" fn dp_sendto(
 pub unsafe extern "C" fn dp_recvfrom(
     c: *mut DpClient,
     s: c_int,
-    buf: *mut u8,
-    len: usize,
+    buf: *mut std::ffi::c_void,
+    len: libc::size_t,
     from: *mut libc::sockaddr,
     fromlen: *mut libc::socklen_t,
-) -> isize {
+) -> libc::ssize_t {
     if buf.is_null() && len > 0 {
         return set_errno(libc::EFAULT) as isize;
     }
@@ -346,7 +346,7 @@ pub unsafe extern "C" fn dp_recvfrom(
         &mut [][..]
     } else {
         // SAFETY: `buf` holds `len` writable bytes, per the contract.
-        unsafe { std::slice::from_raw_parts_mut(buf, len) }
+        unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) }
     };
     with(c, |c| {
         // The socket is taken out while waiting, so other sockets stay usable.
@@ -544,10 +544,10 @@ pub unsafe extern "C" fn dp_connect(
 pub unsafe extern "C" fn dp_send(
     c: *mut DpClient,
     s: c_int,
-    buf: *const u8,
-    len: usize,
+    buf: *const std::ffi::c_void,
+    len: libc::size_t,
     _flags: c_int,
-) -> isize {
+) -> libc::ssize_t {
     if buf.is_null() && len > 0 {
         return set_errno(libc::EFAULT) as isize;
     }
@@ -555,7 +555,7 @@ pub unsafe extern "C" fn dp_send(
     let data = if len == 0 {
         &[][..]
     } else {
-        unsafe { std::slice::from_raw_parts(buf, len) }
+        unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }
     };
     with(c, |c| {
         with_slot(c, s, |slot| match slot {
@@ -579,10 +579,10 @@ pub unsafe extern "C" fn dp_send(
 pub unsafe extern "C" fn dp_recv(
     c: *mut DpClient,
     s: c_int,
-    buf: *mut u8,
-    len: usize,
+    buf: *mut std::ffi::c_void,
+    len: libc::size_t,
     _flags: c_int,
-) -> isize {
+) -> libc::ssize_t {
     if buf.is_null() && len > 0 {
         return set_errno(libc::EFAULT) as isize;
     }
@@ -590,7 +590,7 @@ pub unsafe extern "C" fn dp_recv(
         &mut [][..]
     } else {
         // SAFETY: `buf` holds `len` writable bytes, per the contract.
-        unsafe { std::slice::from_raw_parts_mut(buf, len) }
+        unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) }
     };
     with(c, |c| {
         with_slot(c, s, |slot| match slot {
@@ -757,4 +757,31 @@ pub unsafe extern "C" fn dp_setsockopt(
         .unwrap_or_else(|| set_errno(libc::EBADF))
     })
     .unwrap_or_else(|| set_errno(libc::EINVAL))
+}
+
+#[cfg(test)]
+mod header {
+    /// `include/dpsock.h` is what cbindgen makes of this file with `cbindgen.toml`
+    /// (`DPSOCK_BLESS=1 cargo test -p dpsock c_header` rewrites it).
+    #[test]
+    fn c_header_is_cbindgens() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).unwrap();
+        let mut out = Vec::new();
+        cbindgen::Builder::new()
+            .with_config(config)
+            .with_src(dir.join("src/capi.rs"))
+            .generate()
+            .expect("cbindgen")
+            .write(&mut out);
+        let path = dir.join("include/dpsock.h");
+        if std::env::var_os("DPSOCK_BLESS").is_some() {
+            std::fs::write(&path, &out).unwrap();
+        }
+        let committed = std::fs::read(&path).unwrap();
+        assert!(
+            committed == out,
+            "include/dpsock.h differs from cbindgen's output; run DPSOCK_BLESS=1 cargo test -p dpsock c_header"
+        );
+    }
 }
