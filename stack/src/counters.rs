@@ -163,7 +163,10 @@ pub struct PortCounters {
     pub tx_packets: u64,
     /// Bytes queued for transmission.
     pub tx_bytes: u64,
-    /// Packets forwarded out of this port.
+    /// Packets forwarded out of this port, counted when the forwarding decision is made
+    /// (as RFC 4293's ipSystemStatsOutForwDatagrams and Linux's ForwDatagrams): one that
+    /// address resolution or a full transmit queue drops afterwards is counted again under
+    /// that drop reason.
     pub forwarded: u64,
     /// Packets delivered locally from this port.
     pub delivered: u64,
