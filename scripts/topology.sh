@@ -7,7 +7,10 @@
 # same topology as dataplane/tests/e2e.rs, starts `dataplane run` in r on AF_XDP (or on
 # AF_PACKET when AF_XDP does not start, saying so), and shows from h1, with the
 # kernel's own tools: ping to h2 over IPv4 and IPv6, tracepath to h2 (the router is the
-# first hop), and iperf3 TCP throughput from h1 to h2. Then it stops the router with
+# first hop), and iperf3 TCP throughput from h1 to h2. Then the host stack: curl on h1
+# downloads a file from dp-httpd, an application on the router's own TCP through the
+# shared-memory sockets, and dp-get (another such application) downloads it from Linux's
+# python3 -m http.server on h2; both compare SHA-256. Then it stops the router with
 # SIGTERM (it prints its per-port counters) and, for reference, measures the same
 # transfer with r's own kernel forwarding (kernel addresses in r once dataplane has
 # stopped). It removes everything it made, also on failure or Ctrl-C. No address is
@@ -36,7 +39,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "topology: needs root (network namespaces, AF_XDP)" >&2
     exit 1
 fi
-for tool in ip ethtool ping tracepath iperf3; do
+for tool in ip ethtool ping tracepath iperf3 curl python3 sha256sum; do
     command -v "$tool" >/dev/null || { echo "topology: $tool not found (scripts/deps.sh installs it)" >&2; exit 1; }
 done
 [ -x "$binary" ] || { echo "topology: $binary not built (cargo build --release -p dataplane)" >&2; exit 1; }
@@ -46,11 +49,13 @@ H1="$prefix-h1" R="$prefix-r" H2="$prefix-h2"
 work=$(mktemp -d "/tmp/$prefix.XXXXXX")
 router_pid=""
 iperf_pid=""
+app_pids=()
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     if [ -n "$iperf_pid" ]; then kill "$iperf_pid" 2>/dev/null || true; wait "$iperf_pid" 2>/dev/null || true; fi
+    for p in "${app_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     if [ -n "$router_pid" ] && kill -0 "$router_pid" 2>/dev/null; then
         kill -TERM "$router_pid" 2>/dev/null || true
         wait "$router_pid" 2>/dev/null || true
@@ -142,6 +147,10 @@ unreachable = true
 cores = [0]
 idle = "poll-then-sleep"
 empty-polls = 100
+
+# Applications (dp-httpd, dp-get) attach here for the router's own TCP/UDP.
+[sockets]
+path = "$work/apps.sock"
 EOF
     echo "$work/router-$drv.toml"
 }
@@ -236,6 +245,36 @@ step "throughput: iperf3 TCP from h1 to h2 for $seconds s"
 throughput
 ours=$gbits
 echo "throughput h1 -> h2 through dataplane ($driver): $ours Gbit/s"
+
+# The host stack: applications on the router's own TCP, through shared memory.
+bindir=$(dirname "$binary")
+if [ -x "$bindir/dp-httpd" ] && [ -x "$bindir/dp-get" ]; then
+    step "host stack: curl on h1 downloads 50 MB from dp-httpd (an application on dataplane's TCP at 198.51.100.1:8080)"
+    mkdir -p "$work/www" "$work/srv"
+    head -c $((50 << 20)) /dev/urandom >"$work/www/file.bin"
+    cp "$work/www/file.bin" "$work/srv/file.bin"
+    want=$(sha256sum <"$work/www/file.bin" | cut -d' ' -f1)
+    "$bindir/dp-httpd" --attach "$work/apps.sock" 198.51.100.1:8080 "$work/www" >"$work/httpd.out" &
+    app_pids+=($!)
+    for _ in $(seq 100); do grep -q ready "$work/httpd.out" 2>/dev/null && break; sleep 0.05; done
+    in_ns "$H1" curl -sS --max-time 60 -o "$work/curl.bin" -w 'curl: HTTP %{http_code}, %{size_download} bytes in %{time_total} s\n' http://198.51.100.1:8080/file.bin
+    got=$(sha256sum <"$work/curl.bin" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || { echo "topology: curl's download differs (sha256 $got, want $want)" >&2; exit 1; }
+    echo "sha256 matches: $got"
+
+    step "host stack: dp-get (an application on dataplane's TCP) downloads 50 MB from python3 -m http.server on h2"
+    ip netns exec "$H2" python3 -m http.server --bind 203.0.113.2 --directory "$work/srv" 8000 >/dev/null 2>&1 &
+    app_pids+=($!)
+    for _ in $(seq 200); do in_ns "$H2" ss -Hltn 'sport = :8000' | grep -q . && break; sleep 0.05; done
+    "$bindir/dp-get" --attach "$work/apps.sock" -o "$work/get.bin" http://203.0.113.2:8000/file.bin 2>"$work/get.err" || { cat "$work/get.err" >&2; exit 1; }
+    read -r code bytes secs rate <"$work/get.err"
+    echo "dp-get: HTTP $code, $bytes bytes in $secs s ($rate Gbit/s)"
+    got=$(sha256sum <"$work/get.bin" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || { echo "topology: dp-get's download differs (sha256 $got, want $want)" >&2; exit 1; }
+    echo "sha256 matches: $got"
+    for p in "${app_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    app_pids=()
+fi
 
 if [ -x "$dpctl" ]; then
     step "dpctl: the running router's routes, neighbors and counters"
