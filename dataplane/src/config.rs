@@ -234,6 +234,9 @@ pub struct Workers {
     pub cores: Vec<usize>,
     /// What an idle worker does.
     pub idle: IdlePolicy,
+    /// SCHED_FIFO priority (1–99) for the worker threads, so that other threads on
+    /// their cores do not time-slice them (`None`: the normal scheduler).
+    pub realtime_priority: Option<u8>,
 }
 
 /// A validated configuration.
@@ -416,6 +419,7 @@ struct RawWorkers {
     cores: Spanned<Vec<usize>>,
     idle: Option<Spanned<IdleKind>>,
     empty_polls: Option<Spanned<u32>>,
+    realtime_priority: Option<Spanned<u32>>,
 }
 
 /// The `[tcp]` section, validated: each error names its key and line.
@@ -879,6 +883,7 @@ impl Config {
             None => Workers {
                 cores: vec![0],
                 idle: IdlePolicy::BusyPoll,
+                realtime_priority: None,
             },
             Some(w) => {
                 let cores = w.cores.get_ref().clone();
@@ -917,7 +922,22 @@ impl Config {
                         IdlePolicy::PollThenSleep { empty_polls: n }
                     }
                 };
-                Workers { cores, idle }
+                let realtime_priority = match &w.realtime_priority {
+                    None => None,
+                    Some(p) if (1..=99).contains(p.get_ref()) => Some(*p.get_ref() as u8),
+                    Some(p) => {
+                        return Err(cx.at(
+                            p,
+                            "workers.realtime-priority",
+                            format!("{} is not a SCHED_FIFO priority (1-99)", p.get_ref()),
+                        ))
+                    }
+                };
+                Workers {
+                    cores,
+                    idle,
+                    realtime_priority,
+                }
             }
         };
 
@@ -1167,7 +1187,15 @@ impl Config {
                 format!("poll-then-sleep after {empty_polls} empty polls")
             }
         };
-        let _ = writeln!(s, "workers: cores {:?}, idle {idle}", self.workers.cores);
+        let rt = match self.workers.realtime_priority {
+            Some(p) => format!(", SCHED_FIFO priority {p}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "workers: cores {:?}, idle {idle}{rt}",
+            self.workers.cores
+        );
         for (p, path) in &self.capture {
             let _ = writeln!(s, "capture: {} -> {}", self.ports[*p].name, path.display());
         }

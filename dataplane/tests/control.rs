@@ -400,3 +400,66 @@ fn a_second_router_on_the_same_control_socket_is_refused() {
     assert_eq!(err.lines().count(), 1, "{err}");
     first.assert_running();
 }
+
+/// `workers.realtime-priority`: the worker threads run under SCHED_FIFO at that priority;
+/// where this machine refuses real-time scheduling, `dataplane run` refuses to start
+/// with one line naming the key.
+#[test]
+fn workers_run_under_sched_fifo_when_asked() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let t = Topology::new(false);
+    let toml = router_toml("afpacket").replace(
+        "empty-polls = 100\n",
+        "empty-polls = 100\nrealtime-priority = 3\n",
+    );
+    assert!(toml.contains("realtime-priority = 3"));
+    // Whether this process (root, the router's cgroup) may use SCHED_FIFO at all.
+    #[allow(unsafe_code)]
+    let allowed = std::thread::spawn(|| {
+        let p = libc::sched_param { sched_priority: 3 };
+        // SAFETY: sched_setscheduler(2) on this short-lived thread only.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) == 0 }
+    })
+    .join()
+    .unwrap();
+    if !allowed {
+        let (code, err) = run_once(&t.r, &[], &toml);
+        assert_ne!(code, Some(0), "{err}");
+        assert!(err.contains("workers.realtime-priority"), "{err}");
+        return;
+    }
+    let mut router = Router::start_with(&t.r, "afpacket", &toml);
+    let pid = router.pid();
+    let mut seen = false;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis start at field 3 (proc(5)):
+        // rt_priority is field 40, policy field 41.
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        let (prio, policy) = (rest.get(37).copied(), rest.get(38).copied());
+        if comm.trim() == "dp-worker-0" {
+            assert_eq!(policy, Some("1"), "worker policy (1 = SCHED_FIFO): {stat}");
+            assert_eq!(prio, Some("3"), "worker priority: {stat}");
+            seen = true;
+        } else if !comm.is_empty() {
+            assert_eq!(
+                policy,
+                Some("0"),
+                "{} stays SCHED_OTHER: {stat}",
+                comm.trim()
+            );
+        }
+    }
+    assert!(seen, "no dp-worker-0 thread in /proc/{pid}/task");
+    router.assert_running();
+    let (status, _, _) = router.stop();
+    assert!(status.success());
+}

@@ -262,3 +262,18 @@ fn bad_tcp_values_name_line_and_key() {
     }
     assert!(err(&format!("{BASE}\n[tcp]\nwhat = 1\n")).contains("what"));
 }
+
+#[test]
+fn realtime_priority_is_checked() {
+    let text = format!("{BASE}\n[workers]\ncores = [0]\nrealtime-priority = 10\n");
+    let c = Config::from_str(&text, "t.toml").unwrap();
+    assert_eq!(c.workers.realtime_priority, Some(10));
+    assert!(c.summary().contains("SCHED_FIFO priority 10"));
+    let e = err(&format!(
+        "{BASE}\n[workers]\ncores = [0]\nrealtime-priority = 100\n"
+    ));
+    assert!(
+        e.contains("workers.realtime-priority") && e.contains("1-99"),
+        "{e}"
+    );
+}

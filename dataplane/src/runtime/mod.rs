@@ -232,6 +232,13 @@ pub struct RunOptions {
 pub fn run(config: &Config, options: &RunOptions, shutdown: &Shutdown) -> Result<Report, String> {
     let cores = pick_cores(config)?;
     let workers = cores.len();
+    let priority = config.workers.realtime_priority;
+    if let Some(p) = priority {
+        // Tried on a short-lived thread first, so that a refusal is a startup error.
+        std::thread::spawn(move || set_realtime(p))
+            .join()
+            .map_err(|_| "the priority probe thread panicked".to_string())??;
+    }
     let opened = open(config, workers)?;
     let macs: Vec<EthernetAddress> = opened.iter().map(|d| d.driver.link().mac).collect();
     let seed = seed();
@@ -324,6 +331,11 @@ pub fn run(config: &Config, options: &RunOptions, shutdown: &Shutdown) -> Result
                             tracing::warn!(shard = s, core = c.id, "cannot pin the worker");
                         }
                     }
+                    if let Some(p) = priority {
+                        if let Err(e) = set_realtime(p) {
+                            tracing::warn!(shard = s, "{e}");
+                        }
+                    }
                     shard.run(idle, shutdown);
                     shard.stats()
                     // The shard (its drivers) drops here: sockets close, XDP detaches.
@@ -387,6 +399,24 @@ pub fn run(config: &Config, options: &RunOptions, shutdown: &Shutdown) -> Result
         ports: port_totals(&names, &finals),
         shards: finals,
     })
+}
+
+/// Puts the calling thread under SCHED_FIFO at `priority`.
+#[allow(unsafe_code)]
+fn set_realtime(priority: u8) -> Result<(), String> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    // SAFETY: sched_setscheduler(2) on the calling thread (0) with a valid parameter.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "workers.realtime-priority: cannot run the workers under SCHED_FIFO priority {priority}: {} (needs root or CAP_SYS_NICE, and a real-time budget: sysctl kernel.sched_rt_runtime_us)",
+            std::io::Error::last_os_error()
+        ))
+    }
 }
 
 /// The configured cores, checked against this machine's (`None`: not pinned, when the
