@@ -15,11 +15,9 @@
 #![allow(unsafe_code)]
 
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::alloc::{self, Layout};
 use std::sync::Arc;
-
-use core::sync::atomic::AtomicU32;
 
 /// Memory that backs a frame pool.
 ///
